@@ -1,0 +1,176 @@
+"""Fetching files: where downloads land, and one careful download routine for weights and data.
+
+Every pretrained weight file and every registry image reaches the user through `fetch()`:
+
+* HTTPS only (plain HTTP is accepted for 127.0.0.1/localhost, which the tests serve from);
+* a tqdm progress bar;
+* an atomic write: bytes go to `<name>.part` beside the target, which is renamed only once complete
+  and hash-checked, so an interrupted download never leaves a file that looks finished;
+* a hash check (sha256 or md5, or a sha256 prefix as in torchvision's file names); a mismatch deletes
+  the file and says so;
+* the URLs are tried in order (primary, then mirrors); when all fail, `DownloadError` says what to
+  download by hand and which environment variable points at a local copy.
+
+Where things land (`cache_dir()`): `$NSTLIB_CACHE_DIR` if set; else `data/cache/` of the repository
+when nstlib runs from a source checkout (`pip install -e .`, git-ignored); else the user cache
+directory (`$XDG_CACHE_HOME/nstlib` or `~/.cache/nstlib`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+CHUNK = 1 << 20  # 1 MiB per read: few syscalls, a smooth progress bar
+TIMEOUT_S = 30  # per socket operation, not for the whole file
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class DownloadError(RuntimeError):
+    """No URL gave the file; the message says what to download and where to put it."""
+
+
+class HashMismatchError(DownloadError):
+    """The bytes arrived but their hash is not the registry's; the file was deleted."""
+
+
+def repo_root() -> Path | None:
+    """The source checkout nstlib runs from, or None for a regular (non-editable) install."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+        return root
+    return None
+
+
+def cache_dir(kind: str = "") -> Path:
+    """Directory where downloads of `kind` ('weights', 'images') land; created on demand."""
+    if os.environ.get("NSTLIB_CACHE_DIR"):
+        base = Path(os.environ["NSTLIB_CACHE_DIR"]).expanduser()
+    elif repo_root() is not None:
+        base = repo_root() / "data" / "cache"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        base = Path(xdg) / "nstlib"
+    path = base / kind if kind else base
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks so large weight files do not fill memory."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_hash(
+    path: str | Path, sha256: str | None = None, md5: str | None = None, delete: bool = True
+) -> None:
+    """Raise HashMismatchError unless the hash of `path` matches; delete the file if `delete`.
+
+    `sha256` may be a prefix (torchvision names its files `vgg16-397923af.pth`, the first 8 hex
+    digits of the sha256); at least 8 digits are required so a typo cannot pass as a prefix.
+    """
+    expected = [(alg, want.lower()) for alg, want in (("sha256", sha256), ("md5", md5)) if want]
+    if not expected:
+        raise ValueError("check_hash needs a sha256 or an md5 to check against")
+    for algorithm, want in expected:
+        if len(want) < 8:
+            raise ValueError(f"{algorithm} {want!r} is too short to identify a file")
+        got = file_hash(path, algorithm)
+        if not got.startswith(want):
+            fate = "The file was deleted; it is" if delete else "It is"
+            if delete:
+                Path(path).unlink(missing_ok=True)
+            raise HashMismatchError(
+                f"{path}: {algorithm} is {got}, expected {want}. "
+                f"{fate} corrupt or not the file the registry names."
+            )
+
+
+def _check_scheme(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS):
+        return
+    raise ValueError(f"refusing to download {url}: only https:// URLs are allowed")
+
+
+def _download_one(url: str, part: Path, desc: str, expected_bytes: int | None) -> None:
+    """Stream `url` into `part`; raise on HTTP errors and on short reads (interrupted transfers)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None else expected_bytes
+        received = 0
+        with open(part, "wb") as out, tqdm(
+            total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False
+        ) as bar:
+            while True:
+                block = response.read(CHUNK)
+                if not block:
+                    break
+                out.write(block)
+                received += len(block)
+                bar.update(len(block))
+    if total is not None and received != total:
+        raise DownloadError(f"transfer interrupted: got {received} of {total} bytes")
+
+
+def fetch(
+    urls: Sequence[str],
+    dest: str | Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    size: int | None = None,
+    hint: str = "",
+) -> Path:
+    """Download the file at the first working URL of `urls` to `dest`, atomically and hash-checked.
+
+    Returns `dest`. An existing `dest` is returned as is (callers check hashes of cached files when
+    they need to). `hint` is appended to the error raised when every URL fails, e.g. the environment
+    variable that names a local copy.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        return dest
+    if not urls:
+        raise ValueError("fetch needs at least one URL")
+    for url in urls:
+        _check_scheme(url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    failures = []
+    mismatch = False
+    for url in urls:
+        try:
+            _download_one(url, part, desc=dest.name, expected_bytes=size)
+            if sha256 or md5:
+                check_hash(part, sha256=sha256, md5=md5)
+            os.replace(part, dest)  # atomic on POSIX and Windows
+            return dest
+        except HashMismatchError as e:
+            # A wrong file from one host is worth reporting even if a mirror then works.
+            failures.append(f"  {url}: {e}")
+            mismatch = True
+        except (urllib.error.URLError, OSError, DownloadError) as e:
+            reason = getattr(e, "reason", None) or e
+            failures.append(f"  {url}: {reason}")
+        finally:
+            part.unlink(missing_ok=True)
+    size_note = f" ({size / 2**20:.1f} MiB)" if size else ""
+    error = HashMismatchError if mismatch else DownloadError
+    raise error(
+        f"Could not download {dest.name}{size_note}. Tried:\n"
+        + "\n".join(failures)
+        + f"\nIf this machine is offline, download it from one of the URLs above on a machine that "
+        f"is online and save it as {dest}." + (f" {hint}" if hint else "")
+    )

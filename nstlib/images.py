@@ -1,0 +1,355 @@
+"""Images in and out: load anything a learner might have into the course's tensor convention.
+
+The convention (COURSE.md): every public function takes and returns float32 tensors of shape
+(B, 3, H, W), RGB, values in [0, 1]. Only the feature extractor converts to the convention its
+weights were trained with (nstlib.features).
+
+`load_image` accepts a path, a data-registry name ('starry_night', see nstlib.data), a PIL image, a
+NumPy array (H, W) / (H, W, C) or a tensor (3, H, W) / (1, 3, H, W), and converts what photos and
+paintings come as:
+
+* EXIF orientation is applied (phone photos are stored sideways with a rotation tag);
+* grayscale ('1', 'L'), palette ('P'), CMYK, YCbCr and LAB become RGB;
+* transparency (RGBA, LA, PA, palette with a transparent colour) is composited over white;
+* 16-bit grayscale is scaled by 1/65535 (Pillow reads 16-bit RGB PNGs as 8-bit RGB already);
+* large photos are decoded at a reduced scale where the format allows it (JPEG draft mode), then
+  resized with an antialiased bicubic filter. Decompression bombs (Pillow's limit, about 179
+  megapixels) are refused.
+
+Errors name the file and the problem: `FileNotFoundError` for a missing file, `ImageError` (a
+ValueError) for everything else.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 32  # VGG halves the image five times; below this the deepest layers are 1x1 or empty
+Size = Union[int, Sequence[int], None]
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with a message that names it and says why."""
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_image(source, max_size: int | None = None, size: Size = None) -> torch.Tensor:
+    """Load `source` as a (1, 3, H, W) float32 RGB tensor in [0, 1].
+
+    max_size: resize so that the longer side is `max_size` px (aspect ratio kept).
+    size:     an int resizes the shorter side to `size` px (aspect ratio kept);
+              a pair (H, W) resizes to exactly that.
+    Images are upscaled as well as downscaled to reach the requested size.
+    """
+    if max_size is not None and size is not None:
+        raise ValueError("give max_size or size, not both")
+    if isinstance(source, (str, os.PathLike)):
+        image, label = _open_file(source, max_size, size)
+        x = _pil_to_tensor(image, label)
+    elif isinstance(source, Image.Image):
+        label = "PIL image"
+        x = _pil_to_tensor(ImageOps.exif_transpose(source), label)
+    elif isinstance(source, np.ndarray):
+        label = f"array of shape {source.shape}"
+        x = _array_to_tensor(source, label)
+    elif torch.is_tensor(source):
+        label = f"tensor of shape {tuple(source.shape)}"
+        x = _tensor_to_image(source, label)
+    else:
+        raise TypeError(
+            f"cannot load an image from {type(source).__name__}: give a path, a registry name, "
+            "a PIL image, a NumPy array or a tensor"
+        )
+    _check_min_side(x, label, "is")
+    if max_size is not None or size is not None:
+        x = resize(x, max_size=max_size, size=size)
+        _check_min_side(x, label, "would be resized to")
+    return x
+
+
+def _check_min_side(x: torch.Tensor, label: str, verb: str) -> None:
+    h, w = x.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ImageError(
+            f"{label}: {verb} {w}x{h} px; the course needs at least {MIN_SIDE} px on each side"
+        )
+
+
+def _open_file(source, max_size: int | None, size: Size) -> tuple[Image.Image, str]:
+    path = _resolve(source)
+    label = str(path)
+    if path.is_dir():
+        raise ImageError(f"{label}: is a directory, not an image file")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above ~89 MP and refuses above ~179 MP; we accept the first (large
+            # photos are downscaled) and turn the second into our own message below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            w, h = image.size
+            _reduce_while_decoding(image, max_size, size)
+            image.load()
+    except Image.DecompressionBombError as e:
+        raise ImageError(
+            f"{label}: refused as a possible decompression bomb ({e}). Shrink it with an image "
+            "editor if it really is a photo."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image file that Pillow can read") from None
+    except PermissionError as e:
+        raise ImageError(f"{label}: cannot be read ({e.strerror})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{label}: the image data is truncated or corrupt ({e})") from None
+    if min(w, h) < MIN_SIDE:  # checked on the stored size, before any draft-mode reduction
+        raise ImageError(
+            f"{label}: is {w}x{h} px; the course needs at least {MIN_SIDE} px on each side"
+        )
+    return ImageOps.exif_transpose(image), label
+
+
+def _resolve(source) -> Path:
+    """A path that exists, or a data-registry name turned into a local path."""
+    path = Path(source).expanduser()
+    if path.is_file() or path.is_dir():
+        return path
+    text = str(source)
+    looks_like_name = os.sep not in text and "/" not in text and not path.suffix
+    if looks_like_name:
+        from . import data  # imported here: data imports this module's loader indirectly
+
+        return data.get(text)
+    raise FileNotFoundError(f"{path}: no such image file")
+
+
+def _target_scale(w: int, h: int, max_size: int | None, size: Size) -> float:
+    """The factor by which a w x h image will be resized (1.0 when no resize is asked for)."""
+    if max_size is not None:
+        return max_size / max(w, h)
+    if isinstance(size, int):
+        return size / min(w, h)
+    if size is not None:
+        return max(size[0] / h, size[1] / w)
+    return 1.0
+
+
+def _reduce_while_decoding(image: Image.Image, max_size: int | None, size: Size) -> None:
+    """Let JPEG decode a big photo at 1/2, 1/4 or 1/8 scale when the target is much smaller.
+
+    draft() keeps every side at least as large as asked; we ask for twice the target so the final
+    antialiased resize still has detail to work with.
+    """
+    scale = _target_scale(*image.size, max_size, size)
+    if image.format == "JPEG" and scale < 0.5:
+        w, h = image.size
+        image.draft("RGB", (math.ceil(2 * scale * w), math.ceil(2 * scale * h)))
+
+
+def _pil_to_tensor(image: Image.Image, label: str) -> torch.Tensor:
+    mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grayscale: Pillow stores it as integers 0..65535
+        gray = np.asarray(image, dtype=np.float32) / 65535.0
+        arr = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2)
+    elif mode == "F":
+        gray = np.asarray(image, dtype=np.float32)
+        arr = np.repeat(_check_float_range(gray, label)[..., None], 3, axis=2)
+    else:
+        has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+        if has_alpha:
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, rgba)
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].contiguous()
+
+
+def _check_float_range(arr: np.ndarray, label: str) -> np.ndarray:
+    lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if not np.isfinite(arr).all():
+        raise ImageError(f"{label}: contains NaN or infinite values")
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise ImageError(
+            f"{label}: float values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}] "
+            "(divide 0..255 data by 255)"
+        )
+    return np.clip(arr, 0, 1)
+
+
+def _array_to_tensor(arr: np.ndarray, label: str) -> torch.Tensor:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8 / uint16 / bool / float in [0, 1]."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{label}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        x = arr.astype(np.float32) / 65535.0
+    elif arr.dtype == np.bool_:
+        x = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        x = _check_float_range(arr.astype(np.float32), label)
+    else:
+        raise ImageError(f"{label}: unsupported dtype {arr.dtype}; use uint8, uint16 or float")
+    if x.shape[2] == 4:  # composite over white: out = a * rgb + (1 - a) * 1
+        alpha = x[..., 3:]
+        x = alpha * x[..., :3] + (1.0 - alpha)
+    elif x.shape[2] == 1:
+        x = np.repeat(x, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].contiguous()
+
+
+def _tensor_to_image(t: torch.Tensor, label: str) -> torch.Tensor:
+    if t.dim() == 3:
+        t = t[None]
+    if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:
+        raise ImageError(f"{label}: expected (3, H, W) or (1, 3, H, W)")
+    if not t.is_floating_point():
+        raise ImageError(f"{label}: expected a float tensor in [0, 1], got {t.dtype}")
+    t = t.detach().to("cpu", torch.float32)
+    return torch.from_numpy(_check_float_range(t.numpy(), label)).contiguous()
+
+
+def check_image(x: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """Raise a clear error unless `x` follows the convention: float (B, 3, H, W)."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__} (use load_image)")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor in [0, 1], got {x.dtype}")
+    return x
+
+
+# ----------------------------------------------------------------------------- resizing
+
+def resize(x: torch.Tensor, max_size: int | None = None, size: Size = None) -> torch.Tensor:
+    """Resize a (B, 3, H, W) image batch with an antialiased bicubic filter, keeping [0, 1].
+
+    max_size: longer side; size: shorter side (int) or exact (H, W). Same meaning as load_image.
+    """
+    check_image(x)
+    h, w = x.shape[-2:]
+    if max_size is not None and size is not None:
+        raise ValueError("give max_size or size, not both")
+    if max_size is None and size is None:
+        return x
+    if max_size is not None:
+        _check_positive(max_size, "max_size")
+        scale = max_size / max(h, w)
+        new = (max(1, round(h * scale)), max(1, round(w * scale)))
+    elif isinstance(size, int):
+        _check_positive(size, "size")
+        scale = size / min(h, w)
+        new = (max(1, round(h * scale)), max(1, round(w * scale)))
+    else:
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or a pair (H, W), got {size!r}")
+        for s in size:
+            _check_positive(s, "size")
+        new = (int(size[0]), int(size[1]))
+    if new == (h, w):
+        return x
+    # antialias=True low-passes before downsampling (no moire on paintings' fine strokes)
+    y = F.interpolate(x, size=new, mode="bicubic", align_corners=False, antialias=True)
+    return y.clamp_(0.0, 1.0)  # bicubic overshoots slightly at sharp edges
+
+
+def _check_positive(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer number of pixels, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- saving
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """A (1, 3, H, W) or (3, H, W) tensor in [0, 1] as an 8-bit RGB PIL image (values clamped)."""
+    if torch.is_tensor(x) and x.dim() == 3:
+        x = x[None]
+    check_image(x)
+    if x.shape[0] != 1:
+        raise ValueError(f"to_pil takes one image, got a batch of {x.shape[0]}; index it first")
+    arr = (x[0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Save one image tensor to `path` (format from the suffix: .png, .jpg, ...); returns the path.
+
+    The file is written beside the target and renamed, so a failed save leaves any existing file
+    intact. Missing parent directories are created.
+    """
+    path = Path(path).expanduser()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    image = to_pil(x)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(f"{path}: cannot write the image ({e.strerror or e})") from None
+    return path
+
+
+# ----------------------------------------------------------------------------- showing
+
+def _as_display_array(image) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if torch.is_tensor(image):
+        return np.asarray(to_pil(image))
+    return np.asarray(image)
+
+
+def show(image, title: str | None = None, ax=None, size: float = 5.0):
+    """Show one image without axes; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(_as_display_array(image))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(images, captions=None, ncols: int | None = None, size: float = 3.0):
+    """Show images in a grid with captions and no axes; returns the Figure.
+
+    Each cell is `size` inches high; widths follow the images' aspect ratios.
+    """
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    if not images:
+        raise ValueError("show_images needs at least one image")
+    if captions is not None and len(captions) != len(images):
+        raise ValueError(f"{len(captions)} captions for {len(images)} images")
+    arrays = [_as_display_array(im) for im in images]
+    ncols = ncols or min(len(arrays), 5)
+    nrows = math.ceil(len(arrays) / ncols)
+    aspect = max(a.shape[1] / a.shape[0] for a in arrays)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * aspect * ncols, size * nrows + 0.3 * nrows), squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(arrays):
+            ax.imshow(arrays[i])
+            if captions is not None:
+                ax.set_title(captions[i], fontsize=10)
+    fig.tight_layout()
+    return fig
