@@ -18,6 +18,7 @@ directory (`$XDG_CACHE_HOME/nstlib` or `~/.cache/nstlib`).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.parse
@@ -72,7 +73,11 @@ def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def check_hash(
-    path: str | Path, sha256: str | None = None, md5: str | None = None, delete: bool = True
+    path: str | Path,
+    sha256: str | None = None,
+    md5: str | None = None,
+    delete: bool = True,
+    label: str | None = None,
 ) -> None:
     """Raise HashMismatchError unless the hash of `path` matches; delete the file if `delete`.
 
@@ -91,7 +96,7 @@ def check_hash(
             if delete:
                 Path(path).unlink(missing_ok=True)
             raise HashMismatchError(
-                f"{path}: {algorithm} is {got}, expected {want}. "
+                f"{label or path}: {algorithm} is {got}, expected {want}. "
                 f"{fate} corrupt or not the file the registry names."
             )
 
@@ -114,14 +119,21 @@ def _download_one(url: str, part: Path, desc: str, expected_bytes: int | None) -
             total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False
         ) as bar:
             while True:
-                block = response.read(CHUNK)
+                try:
+                    block = response.read(CHUNK)
+                except http.client.IncompleteRead as e:  # a chunked response cut short
+                    raise DownloadError(
+                        f"transfer interrupted after {received + len(e.partial)} bytes"
+                    ) from None
                 if not block:
                     break
                 out.write(block)
                 received += len(block)
                 bar.update(len(block))
-    if total is not None and received != total:
-        raise DownloadError(f"transfer interrupted: got {received} of {total} bytes")
+    # Only the server's own Content-Length can prove a transfer short; the registry's size is for
+    # the progress bar, and the hash check decides whether the bytes are right.
+    if length is not None and received != int(length):
+        raise DownloadError(f"transfer interrupted: got {received} of {length} bytes")
 
 
 def fetch(
@@ -154,15 +166,17 @@ def fetch(
         try:
             _download_one(url, part, desc=dest.name, expected_bytes=size)
             if sha256 or md5:
-                check_hash(part, sha256=sha256, md5=md5)
+                check_hash(part, sha256=sha256, md5=md5, label=dest.name)
             os.replace(part, dest)  # atomic on POSIX and Windows
             return dest
         except HashMismatchError as e:
             # A wrong file from one host is worth reporting even if a mirror then works.
             failures.append(f"  {url}: {e}")
             mismatch = True
-        except (urllib.error.URLError, OSError, DownloadError) as e:
-            reason = getattr(e, "reason", None) or e
+        except (urllib.error.URLError, OSError, http.client.HTTPException, DownloadError) as e:
+            # HTTPError's reason is only 'Not Found'; its str() keeps the status code
+            http_error = isinstance(e, urllib.error.HTTPError)
+            reason = e if http_error else getattr(e, "reason", None) or e
             failures.append(f"  {url}: {reason}")
         finally:
             part.unlink(missing_ok=True)

@@ -74,9 +74,6 @@ def config(quick: dict | None = None, seed: int | None = DEFAULT_SEED, device: s
     unknown = sorted(set(quick) - set(full))
     if unknown:
         raise ValueError(f"quick settings {unknown} have no full-mode value")
-    reserved = sorted({"device", "quick", "seed"} & set(full))
-    if reserved:
-        raise ValueError(f"{reserved} are set by config itself; choose other names")
     values = {**full, **(quick if is_quick() else {})}
     if seed is not None:
         seed_everything(seed)

@@ -156,8 +156,10 @@ def convert_keras_h5(path: str | Path, arch: str = "vgg16") -> dict[str, torch.T
                     f"{path}: no layer {group_name}; not a Keras {arch} 'notop' weights file"
                 )
             group = f[group_name]
+            if len(group.attrs.get("weight_names", [])) != 2:
+                raise ValueError(f"{path}: {group_name} does not name a kernel and a bias")
             weight_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
-            kernel, bias = (group[n][()] for n in weight_names)
+            kernel, bias = (group[n][()].astype("float32") for n in weight_names)
             if kernel.shape != (3, 3, in_ch, out_ch) or bias.shape != (out_ch,):
                 raise ValueError(
                     f"{path}: {group_name} has shapes {kernel.shape}, {bias.shape}; "

@@ -1,0 +1,36 @@
+"""Shared fixtures. Tests that need the real VGG weights or registry images get them the way a user
+does (nstlib.weights / nstlib.data): from NSTLIB_WEIGHTS_DIR / NSTLIB_DATA_DIR in CI, else from the
+cache or a download. Nothing is skipped when they are missing: the test fails with the offline
+message, which says what to download."""
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")  # tests never open windows
+
+
+@pytest.fixture(scope="session")
+def vgg16():
+    """The course's default extractor: VGG-16, original Caffe weights, max pooling."""
+    from nstlib.features import VGGFeatures
+
+    return VGGFeatures("vgg16", "caffe")
+
+
+def shared_file(env_var: str, name: str):
+    """A file of the developers' shared offline copies, found through `env_var`.
+
+    Those copies exist on CI and on the developers' machines, not on a user's: there the test is
+    skipped, but on CI (CI=1, set by .ci/run) a missing file fails the test, so nothing is silently
+    skipped where it matters.
+    """
+    import os
+    from pathlib import Path
+
+    directory = os.environ.get(env_var)
+    path = Path(directory) / name if directory else None
+    if path is None or not path.is_file():
+        message = f"{name} not found through {env_var}={directory!r}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message + " (developers' shared files only)")
+    return path

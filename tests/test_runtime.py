@@ -1,0 +1,90 @@
+"""nstlib.runtime and the command line: device choice, seeding, quick mode, describe(), `info`."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import nstlib
+from nstlib import runtime
+
+
+def test_quick_mode_follows_the_environment(monkeypatch):
+    for value, expected in [("1", True), ("true", True), ("0", False), ("", False), ("no", False)]:
+        monkeypatch.setenv("NSTLIB_QUICK", value)
+        assert runtime.is_quick() is expected
+    monkeypatch.delenv("NSTLIB_QUICK")
+    assert runtime.is_quick() is False
+
+
+def test_config_applies_quick_values_in_one_call(monkeypatch):
+    monkeypatch.setenv("NSTLIB_QUICK", "1")
+    cfg = nstlib.config(size=512, steps=300, style="starry_night", quick=dict(size=128, steps=20))
+    assert (cfg.size, cfg.steps, cfg.style, cfg.quick) == (128, 20, "starry_night", True)
+    monkeypatch.setenv("NSTLIB_QUICK", "0")
+    cfg = nstlib.config(size=512, steps=300, quick=dict(size=128, steps=20))
+    assert (cfg.size, cfg.steps, cfg.quick) == (512, 300, False)
+    assert cfg.device == runtime.get_device()
+
+
+def test_config_rejects_quick_only_keys():
+    with pytest.raises(ValueError, match="no full-mode value"):
+        nstlib.config(size=512, quick=dict(steps=3))
+
+
+def test_seed_everything_repeats_every_rng():
+    def draw():
+        return (torch.rand(3).tolist(), np.random.rand(3).tolist(), __import__("random").random())
+
+    runtime.seed_everything(123)
+    first = draw()
+    runtime.seed_everything(123)
+    assert draw() == first
+    runtime.seed_everything(124)
+    assert draw() != first
+
+
+def test_device_choice_on_this_machine():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if runtime._mps_available() else "cpu")
+    assert runtime.get_device().type == expected
+    assert runtime.get_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            runtime.get_device("cuda")
+
+
+def test_describe_is_one_line(monkeypatch):
+    monkeypatch.setenv("NSTLIB_QUICK", "1")
+    line = nstlib.describe("cpu")
+    assert "\n" not in line and "quick mode" in line and torch.__version__ in line and "cpu" in line
+
+
+def test_nstlib_imports_without_torchvision():
+    """torchvision's wheels do not import next to a CPU-only torch: nstlib must not need it."""
+    code = ("import sys; sys.modules['torchvision'] = None\n"
+            "import nstlib, nstlib.features, nstlib.weights, nstlib.data, nstlib.images, nstlib.__main__\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_info_command_reports_what_is_found():
+    env = dict(os.environ, NSTLIB_QUICK="1")
+    out = subprocess.run([sys.executable, "-m", "nstlib", "info"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert f"torch {torch.__version__}" in text and "quick mode" in text
+    assert "NSTLIB_WEIGHTS_DIR" in text and "NSTLIB_DATA_DIR" in text
+    for name in ("vgg16-caffe", "vgg19-caffe", "vgg16-torchvision", "vgg19-torchvision"):
+        assert name in text
+    if os.environ.get("NSTLIB_WEIGHTS_DIR"):  # CI: the shared copies must be reported as found
+        assert "vgg16-caffe        found" in text
+    if os.environ.get("NSTLIB_DATA_DIR"):
+        assert "content  13 of 13 found" in text and "style    15 of 15 found" in text
+
+
+def test_cli_without_a_command_explains_itself():
+    out = subprocess.run([sys.executable, "-m", "nstlib"], capture_output=True, text=True)
+    assert out.returncode == 2 and "info" in out.stderr
