@@ -50,8 +50,7 @@ def load_image(source, max_size: int | None = None, size: Size = None) -> torch.
               a pair (H, W) resizes to exactly that.
     Images are upscaled as well as downscaled to reach the requested size.
     """
-    if max_size is not None and size is not None:
-        raise ValueError("give max_size or size, not both")
+    _check_sizes(max_size, size)  # before decoding: draft() would divide by a zero size
     if isinstance(source, (str, os.PathLike)):
         image, label = _open_file(source, max_size, size)
         x = _pil_to_tensor(image, label)
@@ -69,7 +68,8 @@ def load_image(source, max_size: int | None = None, size: Size = None) -> torch.
             f"cannot load an image from {type(source).__name__}: give a path, a registry name, "
             "a PIL image, a NumPy array or a tensor"
         )
-    _check_min_side(x, label, "is")
+    if not isinstance(source, (str, os.PathLike)):  # files: checked before draft mode shrank them
+        _check_min_side(x, label, "is")
     if max_size is not None or size is not None:
         x = resize(x, max_size=max_size, size=size)
         _check_min_side(x, label, "would be resized to")
@@ -134,7 +134,7 @@ def _target_scale(w: int, h: int, max_size: int | None, size: Size) -> float:
     """The factor by which a w x h image will be resized (1.0 when no resize is asked for)."""
     if max_size is not None:
         return max_size / max(w, h)
-    if isinstance(size, int):
+    if isinstance(size, (int, np.integer)):
         return size / min(w, h)
     if size is not None:
         return max(size[0] / h, size[1] / w)
@@ -238,30 +238,38 @@ def resize(x: torch.Tensor, max_size: int | None = None, size: Size = None) -> t
     max_size: longer side; size: shorter side (int) or exact (H, W). Same meaning as load_image.
     """
     check_image(x)
+    _check_sizes(max_size, size)
     h, w = x.shape[-2:]
-    if max_size is not None and size is not None:
-        raise ValueError("give max_size or size, not both")
     if max_size is None and size is None:
         return x
     if max_size is not None:
-        _check_positive(max_size, "max_size")
         scale = max_size / max(h, w)
         new = (max(1, round(h * scale)), max(1, round(w * scale)))
-    elif isinstance(size, int):
-        _check_positive(size, "size")
+    elif isinstance(size, (int, np.integer)):
         scale = size / min(h, w)
         new = (max(1, round(h * scale)), max(1, round(w * scale)))
     else:
-        if len(size) != 2:
-            raise ValueError(f"size must be an int or a pair (H, W), got {size!r}")
-        for s in size:
-            _check_positive(s, "size")
         new = (int(size[0]), int(size[1]))
     if new == (h, w):
         return x
     # antialias=True low-passes before downsampling (no moire on paintings' fine strokes)
     y = F.interpolate(x, size=new, mode="bicubic", align_corners=False, antialias=True)
     return y.clamp_(0.0, 1.0)  # bicubic overshoots slightly at sharp edges
+
+
+def _check_sizes(max_size, size: Size) -> None:
+    """Raise ValueError unless max_size / size are what load_image and resize document."""
+    if max_size is not None and size is not None:
+        raise ValueError("give max_size or size, not both")
+    if max_size is not None:
+        _check_positive(max_size, "max_size")
+    elif isinstance(size, (int, np.integer)):
+        _check_positive(size, "size")
+    elif size is not None:
+        if np.ndim(size) != 1 or len(size) != 2:
+            raise ValueError(f"size must be an int or a pair (H, W), got {size!r}")
+        for s in size:
+            _check_positive(s, "size")
 
 
 def _check_positive(value, name: str) -> None:
@@ -290,16 +298,19 @@ def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
     """
     path = Path(path).expanduser()
     fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
+    if fmt is None or fmt.upper() not in Image.SAVE:  # Pillow reads some formats it cannot write
         raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
     image = to_pil(x)
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, path)
     except OSError as e:
         raise OSError(f"{path}: cannot write the image ({e.strerror or e})") from None
+    finally:
+        if tmp.is_file():  # only after a failure: a successful save renamed it
+            tmp.unlink()
     return path
 
 
