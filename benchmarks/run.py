@@ -1,8 +1,15 @@
-"""Speed benchmarks: one command prints a table.
+"""Speed benchmarks: one command prints tables.
 
-    python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5]
+    python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5] [--only iteration]
 
 What it measures, and why it matters for the course:
+* One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
+  L-BFGS): forward and backward through VGG up to conv5_1 plus the losses, for VGG-16 and VGG-19.
+  Seconds per iteration and per loss evaluation, and the achieved GFLOP/s for the FLOP count it
+  assumes: 2 * H * W * C_in * C_out * 9 per 3x3 conv forward (a multiply-add is 2 FLOPs), the same
+  again backward (the weights are frozen: only the input gradient is computed), and 2 * N^2 * M per
+  Gram matrix forward, twice that backward. Pooling, ReLU and elementwise work are not counted.
+  The weights are random for this timing (they do not change the cost), so no download is needed.
 * VGG-16 feature extraction up to each block's first ReLU: `extract` stops at the deepest layer
   asked for, so a content loss at relu2_1 should cost a fraction of one at relu5_1. Forward only
   (computing targets) and forward + backward to the image (one optimisation step).
@@ -23,10 +30,30 @@ import torch
 from PIL import Image
 
 import nstlib
+from nstlib import vgg as vgg_arch
 from nstlib.features import VGGFeatures
 from nstlib.images import load_image
+from nstlib.optimize import ContentTerm, StyleTerm, optimize_image
 
 DEPTHS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "pool5"]
+STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+CONTENT_LAYERS = ["conv4_2"]
+
+
+def iteration_flops(arch: str, h: int, w: int, deepest: str = "conv5_1") -> float:
+    """FLOPs of one loss evaluation (see the module docstring for what is counted)."""
+    names = vgg_arch.layer_names(arch)
+    shapes = vgg_arch.conv_shapes(arch)
+    flops = 0.0
+    for index, name in enumerate(names[: names.index(deepest) + 1]):
+        if name.startswith("pool"):
+            h, w = h // 2, w // 2
+        elif index in shapes:
+            c_in, c_out = shapes[index]
+            flops += 2 * (2 * h * w * c_in * c_out * 9)  # forward + input gradient
+            if name in STYLE_LAYERS:
+                flops += 3 * (2 * c_out**2 * h * w)  # Gram forward + backward
+    return flops
 
 
 def median_ms(fn, repeats: int, device: torch.device) -> float:
@@ -62,6 +89,32 @@ def bench_vgg(sizes, repeats, device):
     return rows
 
 
+def bench_iteration(sizes, repeats, device):
+    rows = []
+    for arch in ("vgg16", "vgg19"):
+        net = VGGFeatures(arch, weights=None, up_to="conv5_1").to(device)  # random weights: same cost
+        for size in sizes:
+            gen = torch.Generator().manual_seed(0)
+            content = torch.rand(1, 3, size, size, generator=gen).to(device)
+            style = torch.rand(1, 3, size, size, generator=gen).to(device)
+            terms = [ContentTerm(content, CONTENT_LAYERS), StyleTerm(style, STYLE_LAYERS, weight=1e3)]
+            optimize_image(content, terms, steps=2, vgg=net, progress=False)  # warm-up
+            runs = []
+            for _ in range(repeats):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                result = optimize_image(content, terms, steps=10, vgg=net, progress=False)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                runs.append((time.perf_counter() - start, result.iterations, result.evaluations))
+            seconds, iterations, evaluations = sorted(runs)[len(runs) // 2]  # the median run
+            flops = iteration_flops(arch, size, size)
+            rows.append((arch, f"{size}x{size}", seconds / iterations, seconds / evaluations,
+                         flops / 1e9, flops * evaluations / seconds / 1e9))
+    return rows
+
+
 def bench_loading(repeats):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "photo.jpg"
@@ -79,16 +132,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["features", "iteration", "loading"], default=None)
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
     print(nstlib.describe(device))
-    rows = bench_vgg(args.sizes, args.repeats, device) + bench_loading(args.repeats)
-    print(f"\n| {'what':<46} | {'input':>9} | {'forward ms':>10} | {'fwd+bwd ms':>10} |")
-    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 12}|{'-' * 12}|")
-    for what, size, fwd, step in rows:
-        step_text = f"{step:10.1f}" if step is not None else f"{'':>10}"
-        print(f"| {what:<46} | {size:>9} | {fwd:10.1f} | {step_text} |")
+
+    if args.only in (None, "iteration"):
+        print("\nOne optimisation iteration (content conv4_2 + style conv1_1..conv5_1, L-BFGS with"
+              " strong-Wolfe line search; median of 10-iteration runs)")
+        print(f"| {'network':<7} | {'input':>9} | {'s / iteration':>13} | {'s / evaluation':>14} "
+              f"| {'GFLOP / eval':>12} | {'GFLOP/s':>8} |")
+        print(f"|{'-' * 9}|{'-' * 11}|{'-' * 15}|{'-' * 16}|{'-' * 14}|{'-' * 10}|")
+        for arch, size, per_it, per_eval, gflop, rate in bench_iteration(args.sizes, args.repeats, device):
+            print(f"| {arch:<7} | {size:>9} | {per_it:13.3f} | {per_eval:14.3f} | {gflop:12.1f} | {rate:8.1f} |")
+
+    rows = []
+    if args.only in (None, "features"):
+        rows += bench_vgg(args.sizes, args.repeats, device)
+    if args.only in (None, "loading"):
+        rows += bench_loading(args.repeats)
+    if rows:
+        print(f"\n| {'what':<46} | {'input':>9} | {'forward ms':>10} | {'fwd+bwd ms':>10} |")
+        print(f"|{'-' * 48}|{'-' * 11}|{'-' * 12}|{'-' * 12}|")
+        for what, size, fwd, step in rows:
+            step_text = f"{step:10.1f}" if step is not None else f"{'':>10}"
+            print(f"| {what:<46} | {size:>9} | {fwd:10.1f} | {step_text} |")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def info() -> str:
     lines.append(f"  cache = {cache_dir('weights')}")
     for name, e in weights.REGISTRY.items():
         local = weights.find_local(e.arch, e.source)
-        status = f"found     {local}" if local else f"not found (downloads {e.bytes / 2**20:.0f} MiB on first use)"
+        status = f"found     {local}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
         lines.append(f"  {name:<18} {status}")
 
     override = data.data_dir_override()
