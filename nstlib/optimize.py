@@ -140,7 +140,9 @@ def _layer_tuple(layers) -> tuple[str, ...]:
 @dataclass
 class Result:
     image: torch.Tensor  # (1, 3, H, W) in [0, 1], the lowest-loss image seen
-    history: dict[str, list[float]]  # per iteration: each weighted term, 'total', 'seconds'
+    # per iteration, the losses of the image it started from (entry 0: the start image), each
+    # weighted term, 'total', and 'seconds' of wall time; line-search trial points are not listed
+    history: dict[str, list[float]]
     iterations: int  # optimizer iterations done
     evaluations: int  # loss evaluations (closure calls); equals iterations unless line search
     stopped: str  # 'finished', 'interrupted' or 'non-finite loss'
@@ -194,7 +196,7 @@ def optimize_image(
     if len(set(names)) != len(names):  # two style terms, say: number them
         names = [f"{n}{i}" for i, n in enumerate(names)]
     history = {n: [] for n in names} | {"total": [], "seconds": []}
-    state = {"evaluations": 0, "best": math.inf, "best_image": torch.sigmoid(z).detach(), "last": None}
+    state = {"evaluations": 0, "best": math.inf, "best_image": torch.sigmoid(z).detach(), "first": None}
     start = time.perf_counter()
 
     def closure():
@@ -207,7 +209,8 @@ def optimize_image(
         total_value = float(total.detach())
         if not math.isfinite(total_value):
             raise _NonFinite(total_value)
-        state["last"] = (total_value, [float(p.detach()) for p in parts])
+        if state["first"] is None:  # the loss of the image this iteration starts from
+            state["first"] = (total_value, [float(p.detach()) for p in parts])
         if total_value < state["best"]:
             state["best"], state["best_image"] = total_value, x.detach().clone()
         total.backward()
@@ -218,8 +221,9 @@ def optimize_image(
     iteration = 0
     try:
         for iteration in range(1, steps + 1):
+            state["first"] = None
             opt.step(closure)
-            total_value, parts = state["last"]
+            total_value, parts = state["first"]
             for n, p in zip(names, parts):
                 history[n].append(p)
             history["total"].append(total_value)
