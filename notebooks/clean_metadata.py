@@ -2,8 +2,10 @@
 
     python notebooks/clean_metadata.py notebooks/*.ipynb
 
-Removes per-cell execution timestamps, widget state (random model ids that change on every run),
-and kernel/interpreter versions, so a re-executed notebook diffs only where its outputs changed.
+Removes per-cell execution timestamps, widget state (random model ids that change on every run)
+and the widget outputs that need it (progress bars, sliders: without their state they show only
+placeholder text), and kernel/interpreter versions, so a re-executed notebook diffs only where its
+outputs changed.
 """
 import sys
 
@@ -16,7 +18,11 @@ def clean(path: str) -> None:
                    "language_info": {"name": "python"}}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-        for output in cell.get("outputs", []):
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [o for o in cell.outputs
+                        if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+        for output in cell.outputs:
             output.get("metadata", {}).pop("execution", None)
     nbformat.write(nb, path)
 
