@@ -88,7 +88,8 @@ def describe(device: torch.device | str | None = None) -> str:
     elif device.type == "mps":
         where = "mps (Apple GPU)"
     else:
-        where = f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        where = f"cpu ({os.cpu_count()} cores, {threads} thread{'s' if threads > 1 else ''})"
     from . import __version__
 
     mode = "quick mode (NSTLIB_QUICK=1)" if is_quick() else "full mode"
