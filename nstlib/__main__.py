@@ -1,10 +1,21 @@
-"""Command line: `python -m nstlib info` reports versions, the device, quick mode, and where the
-weights and images are looked up and which of them are present."""
+"""Command line.
+
+    python -m nstlib info                       versions, device, quick mode, weights and images found
+    python -m nstlib stylize CONTENT STYLE [STYLE ...] -o out.png [--size --steps --style-weight
+                             --preserve-colors --init ...]
+                                                Gatys style transfer (nstlib.stylize)
+
+CONTENT and STYLE are data-registry names (`python -m nstlib info` lists them) or image files.
+Every argument is checked before the network is loaded, and errors are one line on stderr
+with exit status 2."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
+import os
 import sys
+from pathlib import Path
 
 from . import data, runtime, weights
 from .download import cache_dir
@@ -41,13 +52,146 @@ def info() -> str:
     return "\n".join(lines)
 
 
+def _positive_float(text: str) -> float:
+    return _number(text, minimum=0.0, strict=True)
+
+
+def _nonnegative_float(text: str) -> float:
+    return _number(text, minimum=0.0, strict=False)
+
+
+def _number(text: str, minimum: float, strict: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {'>' if strict else '>='} {minimum:g}")
+    return value
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+    return parse
+
+
+def _check_source(source: str, what: str) -> None:
+    """A registry name or a readable file, else a one-line error (before anything is loaded)."""
+    if source in data.registry():
+        return
+    path = Path(source).expanduser()
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"{what} {source!r}: the file cannot be read (permission denied)")
+        return
+    if path.exists():
+        raise ValueError(f"{what} {source!r} is not a file")
+    raise ValueError(f"{what} {source!r} is neither a file nor a registry name "
+                     f"(registry: {', '.join(data.list_images('content' if what == 'content' else 'style'))})")
+
+
+def _check_output(output: str) -> Path:
+    """The output must have an image extension and a writable folder; checked before the work."""
+    from PIL import Image
+
+    path = Path(output).expanduser()
+    extensions = Image.registered_extensions()
+    if path.suffix.lower() not in extensions:
+        raise ValueError(f"output {output!r}: unknown image type {path.suffix or '(no extension)'}; "
+                         "use .png or .jpg")
+    if path.is_dir():
+        raise ValueError(f"output {output!r} is a folder; give a file name such as out.png")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"output {output!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"output {output!r}: cannot write there (permission denied)")
+    return path
+
+
+def _add_stylize_parser(sub) -> None:
+    from .stylize import PRESETS
+
+    p = sub.add_parser("stylize", help="Gatys style transfer of CONTENT in the style of STYLE",
+                       description="Paint CONTENT in the style of STYLE (Gatys et al. 2016) by optimising its "
+                                   "pixels. CONTENT and STYLE are registry names or image files; several STYLE "
+                                   "images are blended (see --blend-weights).")
+    p.add_argument("content", help="content photo: a registry name (e.g. tubingen) or an image file")
+    p.add_argument("style", nargs="+", help="style image(s): registry names (e.g. starry_night) or files")
+    p.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
+    p.add_argument("--size", type=_int_at_least(32), default=512, help="longer side of the result, px (512)")
+    p.add_argument("--steps", type=_int_at_least(0), default=300, help="optimizer iterations per scale (300)")
+    p.add_argument("--content-weight", type=_nonnegative_float, help="alpha, for a 512x512 image (preset: 1)")
+    p.add_argument("--style-weight", type=_nonnegative_float, help="beta (preset: 1e3)")
+    p.add_argument("--tv-weight", type=_nonnegative_float, help="total-variation weight (preset: 0)")
+    p.add_argument("--blend-weights", type=_nonnegative_float, nargs="+", metavar="W",
+                   help="one weight per STYLE image when blending several")
+    p.add_argument("--preserve-colors", choices=["luminance", "histogram"],
+                   help="keep the photo's colours: luminance-only transfer or colour histogram matching")
+    p.add_argument("--init", choices=["content", "noise", "style"], default="content", help="start image")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--scales", type=_int_at_least(32), nargs="+", default=[], metavar="PX",
+                   help="coarse-to-fine: smaller sizes to optimise at first, e.g. --scales 256 512 --size 1024")
+    p.add_argument("--style-scale", type=_positive_float, default=1.0,
+                   help="size of the style image relative to --size (1.0)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="course",
+                   help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling, conv layers")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise init (0)")
+
+
+def stylize_command(args) -> str:
+    """Run `python -m nstlib stylize`; returns the line to print. Raises ValueError on bad input."""
+    import torch
+
+    from . import images, stylize
+
+    _check_source(args.content, "content")
+    for s in args.style:
+        _check_source(s, "style")
+    output = _check_output(args.output)
+    if args.blend_weights is not None and len(args.blend_weights) != len(args.style):
+        raise ValueError(f"{len(args.blend_weights)} --blend-weights for {len(args.style)} style images")
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except RuntimeError:
+            raise ValueError(f"--device {args.device!r}: not a device name (cpu, cuda, mps)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available here")
+    result = stylize.stylize(
+        args.content, args.style, size=args.size, steps=args.steps, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, style_blend_weights=args.blend_weights,
+        preserve_colors=args.preserve_colors, init=args.init, optimizer=args.optimizer, scales=args.scales,
+        style_scale=args.style_scale, preset=args.preset, device=args.device, seed=args.seed, progress=True)
+    images.save_image(result.image, output)
+    h, w = result.image.shape[-2:]
+    note = "" if result.stopped == "finished" else f" (stopped early: {result.stopped})"
+    return f"wrote {output} ({w}x{h} px, {result.seconds:.1f} s){note}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, device, quick mode, weights and data found")
+    _add_stylize_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
+    elif args.command == "stylize":
+        try:
+            print(stylize_command(args))
+        except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say
+            print(f"python -m nstlib stylize: error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -76,6 +76,23 @@ def load_image(source, max_size: int | None = None, size: Size = None) -> torch.
     return x
 
 
+def load_mask(source, size: Size = None) -> torch.Tensor:
+    """Load a region mask as a (1, 1, H, W) float tensor in [0, 1] (white = 1): the mean of the
+    RGB channels of `load_image(source)`, resized to `size` (shorter side, or exact (H, W)) with
+    area averaging, so edges become fractional rather than ringing. Masks guide the style of
+    regions (Gatys et al. 2017, Sec. 4; nstlib.optimize.StyleTerm)."""
+    x = load_image(source)
+    mask = x.mean(dim=1, keepdim=True)  # (1, 1, H, W)
+    if size is not None:
+        _check_sizes(None, size)
+        h, w = mask.shape[-2:]
+        if isinstance(size, (int, np.integer)):
+            scale = size / min(h, w)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        mask = F.interpolate(mask, size=(int(size[0]), int(size[1])), mode="area")
+    return mask.clamp_(0.0, 1.0)
+
+
 def _check_min_side(x: torch.Tensor, label: str, verb: str) -> None:
     h, w = x.shape[-2:]
     if min(h, w) < MIN_SIDE:

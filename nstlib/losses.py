@@ -10,6 +10,7 @@ P^l is the response to the content image, A^l the Gram matrix of the style image
     style, l   E_l = ||G - A||_F^2 / (4 N_l^2)                                          (Eq. 4)
     style      L_style = sum_l w_l E_l                                                  (Eq. 5)
     TV         L_tv = sum_{b,c,i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2
+    guided     G_T = (F o T)(F o T)^T / sum_m T_m^2   (Gatys et al. 2017, Sec. 4)
 
 Normalisation: dividing the Gram matrix by M makes it the average outer product of the feature
 vectors, independent of image size; then E_l = ||G - A||^2 / (4 N^2) equals the paper's
@@ -45,6 +46,38 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     b, n, h, w = features.shape
     f = features.reshape(b, n, h * w)  # (B, N, M): row i is filter i over all positions
     return f @ f.transpose(1, 2) / (h * w)  # (B, N, N)
+
+
+def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """The guided Gram matrix of Gatys et al. 2017 ("Controlling Perceptual Factors in Neural
+    Style Transfer", CVPR 2017, Sec. 4): weight every position by the guidance channel first,
+
+        F_T[:, m] = F[:, m] * T_m,    G_T = F_T F_T^T / sum_m T_m^2      (B, N, N)
+
+    so that only the region where T is large contributes. features: (B, N, H, W); guide:
+    (B or 1, 1, H, W) in [0, 1] at the layer's resolution (see `layer_guide`). The paper leaves
+    G_T unnormalised; dividing by sum T^2 makes it an average over the region, independent of
+    the region's size, and makes a guide of all ones give exactly `gram(features)`.
+    """
+    if features.dim() != 4 or guide.dim() != 4 or guide.shape[1] != 1 or guide.shape[-2:] != features.shape[-2:]:
+        raise ValueError(f"guided_gram expects (B, N, H, W) features and a (B, 1, H, W) guide, got "
+                         f"{tuple(features.shape)} and {tuple(guide.shape)}")
+    b, n, h, w = features.shape
+    f = (features * guide).reshape(b, n, h * w)  # (B, N, M): F o T
+    mass = guide.pow(2).reshape(guide.shape[0], 1, h * w).sum(-1, keepdim=True)  # (B, 1, 1)
+    if (mass <= 0).any():
+        raise ValueError("guided_gram: the guide is zero everywhere at this layer (an empty region)")
+    return f @ f.transpose(1, 2) / mass  # (B, N, N)
+
+
+def layer_guide(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """A (B, 1, H, W) mask in [0, 1], resized to the (h, w) of a layer's features by area
+    averaging: the fraction of each feature position's pixel block inside the region. (Gatys et al.
+    2017 also describe eroding the guide so that only positions whose whole receptive field is
+    inside count; averaging is the simpler of their two propagations.)"""
+    if mask.dim() != 4 or mask.shape[1] != 1:
+        raise ValueError(f"a mask must be (B, 1, H, W), got shape {tuple(mask.shape)}")
+    return torch.nn.functional.interpolate(mask, size=features.shape[-2:], mode="area")
 
 
 def style_layer_loss(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,8 @@ import torch
 
 from .features import VGGFeatures, load_vgg
 from .images import check_image
-from .losses import content_loss, gram, layer_weight_dict, style_layer_loss, tv_loss
+from .losses import (content_loss, gram, guided_gram, layer_guide, layer_weight_dict, style_layer_loss,
+                     tv_loss)
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.1}  # Adam: in logit units, ~0.025 in pixel units mid-range
@@ -92,7 +93,14 @@ class ContentTerm(Term):
 
 
 class StyleTerm(Term):
-    """sum_l w_l E_l with Gram targets of `image` (Gatys Eq. 4-5); w_l = 1/L unless given."""
+    """sum_l w_l E_l with Gram targets of `image` (Gatys Eq. 4-5); w_l = 1/L unless given.
+
+    Spatial control (Gatys et al. 2017, Sec. 4): with `mask`, a (1, 1, H, W) guide in [0, 1] the
+    size of the generated image, the generated image's Gram matrices become guided Gram matrices
+    (`losses.guided_gram`), so only the masked region is asked to have this style; `style_mask`
+    does the same for the region of the style image the targets come from. Two StyleTerms with
+    masks m and 1 - m put two styles in two regions; a mask of all ones is the unmasked term.
+    """
 
     name = "style"
 
@@ -102,21 +110,61 @@ class StyleTerm(Term):
         layers: Sequence[str] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
         layer_weights: Mapping[str, float] | Sequence[float] | None = None,
         weight: float = 1.0,
+        mask: torch.Tensor | None = None,
+        style_mask: torch.Tensor | None = None,
     ):
         super().__init__(weight)
         self.image = check_image(image, "style image")
         self.layers = _layer_tuple(layers)
         self.layer_weights = layer_weight_dict(self.layers, layer_weights)
+        self.mask = _check_mask(mask, "mask")
+        self.style_mask = _check_mask(style_mask, "style_mask", like=self.image)
         self.targets: dict[str, torch.Tensor] = {}
+        self._guides: dict[str, torch.Tensor] = {}  # the mask at each layer's resolution
 
     def prepare(self, vgg):
         with torch.no_grad():
             feats = vgg.extract(self.image.to(vgg.mean.device), self.layers)
-        self.targets = {l: gram(f) for l, f in feats.items()}  # A^l, computed once
+        if self.style_mask is None:
+            self.targets = {l: gram(f) for l, f in feats.items()}  # A^l, computed once
+        else:
+            m = self.style_mask.to(vgg.mean.device)
+            self.targets = {l: guided_gram(f, layer_guide(m, f)) for l, f in feats.items()}
+        self._guides = {}
 
     def value(self, features, image):
-        return sum(self.layer_weights[l] * style_layer_loss(gram(features[l]), self.targets[l])
+        return sum(self.layer_weights[l] * style_layer_loss(self._gram(l, features[l], image), self.targets[l])
                    for l in self.layers)
+
+    def _gram(self, layer, f, image):
+        if self.mask is None:
+            return gram(f)
+        if layer not in self._guides:
+            if self.mask.shape[-2:] != image.shape[-2:]:
+                raise ValueError(f"StyleTerm: the mask is {tuple(self.mask.shape[-2:])} but the image is "
+                                 f"{tuple(image.shape[-2:])}; resize it with nstlib.images.resize")
+            self._guides[layer] = layer_guide(self.mask.to(f.device), f)
+        return guided_gram(f, self._guides[layer])
+
+
+def _check_mask(mask, name: str, like: torch.Tensor | None = None):
+    """A guide as a float (1, 1, H, W) tensor in [0, 1]; accepts (H, W) and (1, 1, H, W)."""
+    if mask is None:
+        return None
+    if not torch.is_tensor(mask):
+        raise TypeError(f"{name} must be a tensor (see nstlib.images.load_mask), got {type(mask).__name__}")
+    mask = mask.detach().float()
+    if mask.dim() == 2:
+        mask = mask[None, None]
+    if mask.dim() != 4 or mask.shape[:2] != (1, 1):
+        raise ValueError(f"{name} must be (H, W) or (1, 1, H, W), got shape {tuple(mask.shape)}")
+    if not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+        raise ValueError(f"{name} values must lie in [0, 1]")
+    if mask.max() == 0:
+        raise ValueError(f"{name} is zero everywhere: that region is empty")
+    if like is not None and mask.shape[-2:] != like.shape[-2:]:
+        raise ValueError(f"{name} is {tuple(mask.shape[-2:])} but its image is {tuple(like.shape[-2:])}")
+    return mask
 
 
 class TVTerm(Term):
@@ -160,12 +208,18 @@ def optimize_image(
     callback: Callable[[int, torch.Tensor, dict[str, float]], None] | None = None,
     callback_every: int = 1,
     progress: bool = True,
+    normalize: bool = True,
 ) -> Result:
     """Optimise the pixels of `init` (1, 3, H, W) in [0, 1] to minimise sum of weight * term.
 
     steps: optimizer iterations; optimizer: 'lbfgs' or 'adam'; lr: default 1.0 (L-BFGS) or 0.1
     (Adam, in logit units); vgg: the extractor (default: the shared VGG-16 on init's device);
     callback(step, image, losses) every `callback_every` iterations, for live displays.
+    normalize: the optimiser sees the total divided by its value at the start image (the
+    history keeps the real values). Dividing by a constant does not move the minimum, but it
+    keeps L-BFGS's numbers O(1): its line search interpolates cubically in float32, and with a
+    loss of ~1e13 (style weight 1e4 at 200 px) the squares overflow and the run ended in NaN at
+    iteration 1.
     """
     check_image(init, "init")
     if optimizer not in OPTIMIZERS:
@@ -196,7 +250,8 @@ def optimize_image(
     if len(set(names)) != len(names):  # two style terms, say: number them
         names = [f"{n}{i}" for i, n in enumerate(names)]
     history = {n: [] for n in names} | {"total": [], "seconds": []}
-    state = {"evaluations": 0, "best": math.inf, "best_image": torch.sigmoid(z).detach(), "first": None}
+    state = {"evaluations": 0, "best": math.inf, "best_image": torch.sigmoid(z).detach(), "first": None,
+             "scale": None}
     start = time.perf_counter()
 
     def closure():
@@ -213,8 +268,11 @@ def optimize_image(
             state["first"] = (total_value, [float(p.detach()) for p in parts])
         if total_value < state["best"]:
             state["best"], state["best_image"] = total_value, x.detach().clone()
-        total.backward()
-        return total
+        if state["scale"] is None:  # fixed once, at the start image
+            state["scale"] = 1.0 / total_value if normalize and total_value > 0 else 1.0
+        scaled = total * state["scale"]
+        scaled.backward()
+        return scaled
 
     stopped = "finished"
     bar = _progress(steps, progress)

@@ -243,3 +243,44 @@ def test_gram_invariant_to_spatial_permutation():
     # a different permutation per channel breaks the co-occurrences: the Gram matrix changes
     mixed = torch.stack([x[0, c].flatten()[torch.randperm(15, generator=gen)] for c in range(4)])
     assert not torch.allclose(gram(mixed.reshape(1, 4, 3, 5)), gram(x))
+
+
+# ----------------------------------------------------------------------------- guided Gram (Gatys 2017)
+
+def test_guided_gram_matches_its_definition_in_float64():
+    from nstlib.losses import guided_gram
+
+    torch.manual_seed(0)
+    f = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    t = torch.rand(2, 1, 4, 3, dtype=torch.float64)
+    by_hand = torch.empty(2, 5, 5, dtype=torch.float64)
+    for b in range(2):
+        ft = f[b].reshape(5, 12) * t[b].reshape(1, 12)  # F o T: every position weighted
+        by_hand[b] = ft @ ft.T / (t[b] ** 2).sum()
+    assert torch.allclose(guided_gram(f, t), by_hand, atol=1e-12)
+
+
+def test_guided_gram_with_a_full_guide_is_the_gram_and_a_binary_guide_selects_a_region():
+    from nstlib.losses import guided_gram
+
+    torch.manual_seed(1)
+    f = torch.randn(1, 6, 8, 8, dtype=torch.float64)
+    assert torch.equal(guided_gram(f, torch.ones(1, 1, 8, 8, dtype=torch.float64)), gram(f))
+    left = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    left[..., :3] = 1
+    assert torch.allclose(guided_gram(f, left), gram(f[..., :3]), atol=1e-12)  # only the region counts
+
+
+def test_guided_gram_and_layer_guide_errors():
+    from nstlib.losses import guided_gram, layer_guide
+
+    f = torch.randn(1, 4, 8, 8)
+    with pytest.raises(ValueError, match="guide"):
+        guided_gram(f, torch.ones(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="empty region"):
+        guided_gram(f, torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        layer_guide(torch.ones(1, 3, 8, 8), f)
+    half = torch.zeros(1, 1, 16, 16)
+    half[..., :8] = 1
+    assert torch.equal(layer_guide(half, f)[0, 0, 0], torch.tensor([1., 1, 1, 1, 0, 0, 0, 0]))

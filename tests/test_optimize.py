@@ -464,3 +464,62 @@ def test_tv_term_alone_smooths_noise(vgg16, noise):
     r = _run(noise, [TVTerm()], vgg16, steps=10)
     assert tv_loss(r.image) < 0.5 * tv_loss(noise)
     assert r.history["total"][-1] < r.history["total"][0] / 2
+
+
+# ----------------------------------------------------------------------------- masks (Gatys 2017, Sec. 4)
+
+def test_style_term_with_a_full_mask_equals_the_unmasked_term(vgg16, content):
+    style = _style()
+    plain = StyleTerm(style, CHEAP)
+    masked = StyleTerm(style, CHEAP, mask=torch.ones(32, 32), style_mask=torch.ones(1, 1, 40, 48))
+    for term in (plain, masked):
+        term.prepare(vgg16)
+    feats = vgg16.extract(content, CHEAP)
+    assert torch.equal(plain.value(feats, content), masked.value(feats, content))
+
+
+def test_style_term_mask_only_asks_the_masked_region_for_the_style(vgg16, content):
+    """Change the generated image outside the mask: a masked term does not notice (up to the
+    receptive field at the border), the unmasked term does."""
+    style = _style()
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., :16] = 1
+    masked, plain = StyleTerm(style, ["conv1_1"], mask=mask), StyleTerm(style, ["conv1_1"])
+    for term in (masked, plain):
+        term.prepare(vgg16)
+    changed = content.clone()
+    changed[..., 20:] = torch.rand(1, 3, 32, 12)  # right side only, 4 px away from the mask's edge
+    values = {}
+    for name, x in (("before", content), ("after", changed)):
+        feats = vgg16.extract(x, ["conv1_1"])
+        values[name] = (masked.value(feats, x).item(), plain.value(feats, x).item())
+    assert values["before"][0] == pytest.approx(values["after"][0], rel=1e-6)
+    assert values["before"][1] != pytest.approx(values["after"][1], rel=1e-2)
+
+
+def test_style_term_mask_errors(vgg16, content):
+    style = _style()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        StyleTerm(style, CHEAP, mask=torch.full((32, 32), 2.0))
+    with pytest.raises(ValueError, match="zero everywhere"):
+        StyleTerm(style, CHEAP, mask=torch.zeros(32, 32))
+    with pytest.raises(ValueError, match="its image"):
+        StyleTerm(style, CHEAP, style_mask=torch.ones(10, 10))
+    with pytest.raises(TypeError, match="tensor"):
+        StyleTerm(style, CHEAP, mask=[[1.0]])
+    term = StyleTerm(style, CHEAP, mask=torch.ones(16, 16))
+    term.prepare(vgg16)
+    with pytest.raises(ValueError, match="resize"):
+        term.value(vgg16.extract(content, CHEAP), content)
+
+
+def test_normalized_loss_gives_the_same_history_units_and_survives_huge_weights(vgg16, content):
+    """The optimiser sees loss / loss(start) but the history keeps the real values; with a huge
+    style weight the unnormalised run is where L-BFGS's line search used to produce NaN."""
+    style = _style()
+    terms = [ContentTerm(content, ["conv2_2"]), StyleTerm(style, CHEAP, weight=1e12)]
+    r = _run(content, terms, vgg16, steps=3)
+    assert r.stopped == "finished"
+    assert r.history["total"][0] == pytest.approx(terms[1].weight * terms[1].value(
+        vgg16.extract(_start_image(content, vgg16), CHEAP), _start_image(content, vgg16)).item(), rel=1e-4)
+    assert r.history["total"][-1] < r.history["total"][0]

@@ -1,0 +1,260 @@
+"""Gatys style transfer in one call: Gatys, Ecker & Bethge, "Image Style Transfer Using
+Convolutional Neural Networks" (CVPR 2016), with the controls of Gatys, Ecker, Bethge, Hertzmann
+& Shechtman, "Controlling Perceptual Factors in Neural Style Transfer" (CVPR 2017).
+
+    result = stylize("tubingen", "starry_night")                 # 512 px, 300 L-BFGS iterations
+    result = stylize("tubingen", "starry_night", preserve_colors="luminance")
+    result = stylize(photo, ["the_scream", "starry_night"], style_blend_weights=[0.7, 0.3])
+    result = stylize(photo, ["la_muse", "the_scream"], masks=[mask, 1 - mask])   # two regions
+    result = stylize(photo, "starry_night", size=1024, scales=(256, 512))        # coarse-to-fine
+    result = stylize(photo, "starry_night", preset="gatys2016")  # the paper: VGG-19, avg pooling
+
+The loss is Gatys' Eq. 7, alpha * L_content + beta * L_style (+ a total-variation term),
+optimised over the pixels by `nstlib.optimize.optimize_image` (notebook 03 explains each part).
+
+Weights, stated once (`PRESETS`). L_content (Eq. 1) is a sum over feature positions, so it grows
+with the image's area while the Gram style loss (an average) does not: the same alpha/beta is
+content-heavy at 1024 px and style-heavy at 256 px. `content_weight` is therefore given for a
+512 x 512 image and multiplied by 512^2 / (H * W) at other sizes, which keeps the balance
+(measured on four pairs: the weight at which content and style losses balance changed by less
+than 2x between 256 and 512 px, against 4x without the rescaling). The defaults,
+content_weight 1 and style_weight 1e3 with relu4_2 for content and relu1_1 ... relu5_1 for style,
+were chosen by looking at a sweep over 1e2, 1e3, 1e4 on three pairs: 1e2 leaves the photo
+barely touched, 1e4 starts to dissolve its objects (notebook 03 shows the sweep).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from . import color
+from .features import VGGFeatures, load_vgg
+from .images import MIN_SIDE, check_image, load_image, load_mask, resize
+from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_image
+from .runtime import get_device
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+REFERENCE_AREA = 512 * 512  # content_weight is stated for an image of this many pixels
+COLOR_MODES = (None, "luminance", "histogram")
+INITS = ("content", "noise", "style")
+
+# every default in one place; explicit arguments to stylize() override the preset's
+PRESETS = {
+    # the course: VGG-16 with the original Caffe weights, max pooling, weights chosen in notebook 03
+    "course": dict(arch="vgg16", weights="caffe", pooling="max", content_layers=("relu4_2",),
+                   style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3, tv_weight=0.0),
+    # Gatys et al. 2016: VGG-19, average pooling (Sec. 2), content conv4_2, style conv1_1 ... conv5_1
+    "gatys2016": dict(arch="vgg19", weights="caffe", pooling="avg", content_layers=("conv4_2",),
+                      style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+                      content_weight=1.0, style_weight=1e3, tv_weight=0.0),
+}
+
+
+@dataclass
+class StylizeResult:
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1]: the stylised image, colours preserved if asked
+    history: dict[str, list[float]]  # losses of the last (finest) scale, see optimize.Result
+    stages: list[tuple[int, Result]] = field(default_factory=list)  # (longer side, result) per scale
+    seconds: float = 0.0  # wall time of the whole call, loading included
+    settings: dict = field(default_factory=dict)  # the resolved arguments, for the record
+
+    @property
+    def stopped(self) -> str:
+        return self.stages[-1][1].stopped if self.stages else "finished"
+
+
+def resolve_settings(preset: str = "course", **overrides) -> dict:
+    """The preset's settings with every non-None override applied."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    settings = dict(PRESETS[preset])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return settings
+
+
+def stylize(
+    content,
+    style,
+    *,
+    size: int = 512,
+    steps: int | Sequence[int] = 300,
+    content_layers: Sequence[str] | None = None,
+    style_layers: Sequence[str] | None = None,
+    style_layer_weights: Sequence[float] | None = None,
+    content_weight: float | None = None,
+    style_weight: float | None = None,
+    tv_weight: float | None = None,
+    style_blend_weights: Sequence[float] | None = None,
+    masks: Sequence | None = None,
+    preserve_colors: str | None = None,
+    init: str = "content",
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    scales: Sequence[int] = (),
+    style_scale: float = 1.0,
+    preset: str = "course",
+    arch: str | None = None,
+    pooling: str | None = None,
+    vgg: VGGFeatures | None = None,
+    device: str | torch.device | None = None,
+    seed: int | None = 0,
+    progress: bool = True,
+    callback: Callable[[int, torch.Tensor, dict], None] | None = None,
+    callback_every: int = 10,
+) -> StylizeResult:
+    """Paint the content image in the style of the style image(s); returns a `StylizeResult`.
+
+    content, style: anything `load_image` takes (registry name, path, PIL, array, tensor); style
+        may be a list of them, blended by `style_blend_weights` (normalised to sum 1) or placed
+        in regions by `masks` (one mask per style: a tensor or anything `load_mask` takes).
+    size: longer side of the result, px. steps: L-BFGS/Adam iterations, per scale if a sequence.
+    content_weight (alpha, for a 512 x 512 image, see the module docstring), style_weight (beta),
+        tv_weight: None takes the preset's value.
+    preserve_colors: None, 'luminance' (transfer on luminance, keep the photo's chroma) or
+        'histogram' (recolour the style to the photo's colour statistics first).
+    init: 'content', 'noise' or 'style'. scales: smaller longer-sides to optimise at first,
+        ascending, each result upsampled to initialise the next (coarse-to-fine, Gatys 2017 Sec. 6).
+    style_scale: the style image's longer side relative to `size`.
+    preset: 'course' (VGG-16, Caffe, max pooling) or 'gatys2016' (VGG-19, avg pooling, conv
+        layers); arch and pooling override it.
+    """
+    start = time.perf_counter()
+    s = resolve_settings(preset, content_layers=content_layers, style_layers=style_layers,
+                         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                         arch=arch, pooling=pooling)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    sizes, steps_per_scale = _check_arguments(size, steps, scales, styles, style_blend_weights, masks,
+                                              preserve_colors, init, optimizer, style_scale, s)
+    device = torch.device(device) if device is not None else (vgg.mean.device if vgg is not None else get_device())
+    if vgg is None:
+        vgg = load_vgg(s["arch"], s["weights"], pooling=s["pooling"], device=device)
+
+    content_full = _load(content, "content", max_size=size).to(device)  # (1, 3, H, W) at `size`
+    style_full = [_load(x, f"style {i + 1}", max_size=max(MIN_SIDE, round(size * style_scale))).to(device)
+                  for i, x in enumerate(styles)]
+    masks_full = None
+    if masks is not None:
+        masks_full = [_load_mask(m, tuple(content_full.shape[-2:]), i).to(device) for i, m in enumerate(masks)]
+    if preserve_colors == "histogram":
+        style_full = [color.match_histogram(x, content_full) for x in style_full]
+    blend = _blend_weights(style_blend_weights, len(styles), masks is not None)
+
+    stages: list[tuple[int, Result]] = []
+    image = None
+    for scale_size, scale_steps in zip(sizes, steps_per_scale):
+        c = resize(content_full, max_size=scale_size) if scale_size != size else content_full
+        st = [resize(x, max_size=max(MIN_SIDE, round(scale_size * style_scale))) for x in style_full]
+        if preserve_colors == "luminance":  # optimise the luminance channel only (Sec. 5.1)
+            st = [color.match_luminance(x, c) for x in st]
+            c = color.luminance(c)
+        area_scale = REFERENCE_AREA / (c.shape[-1] * c.shape[-2])
+        terms: list[Term] = [ContentTerm(c, s["content_layers"], weight=s["content_weight"] * area_scale)]
+        for i, (x, w) in enumerate(zip(st, blend)):
+            mask = None
+            if masks_full is not None:
+                mask = torch.nn.functional.interpolate(masks_full[i], size=c.shape[-2:], mode="area")
+            terms.append(StyleTerm(x, s["style_layers"], style_layer_weights, weight=s["style_weight"] * w,
+                                   mask=mask))
+        if s["tv_weight"] > 0:
+            terms.append(TVTerm(s["tv_weight"]))
+        if image is None:
+            start_image = initial_image(init, c, style=st[0], seed=seed)
+        else:  # coarse-to-fine: the previous scale's result, upsampled
+            start_image = resize(image, size=tuple(c.shape[-2:]))
+            if preserve_colors == "luminance":
+                start_image = color.luminance(start_image)
+        result = optimize_image(start_image, terms, steps=scale_steps, optimizer=optimizer, lr=lr, vgg=vgg,
+                                callback=callback, callback_every=callback_every, progress=progress)
+        stages.append((scale_size, result))
+        image = result.image
+        if result.stopped == "interrupted":
+            break
+
+    if preserve_colors == "luminance":
+        c = content_full if image.shape[-2:] == content_full.shape[-2:] else resize(content_full, size=tuple(image.shape[-2:]))
+        image = color.transfer_luminance(image, c)
+    settings = dict(s, size=size, steps=list(steps_per_scale), scales=list(sizes[:-1]), init=init,
+                    optimizer=optimizer, preserve_colors=preserve_colors, style_scale=style_scale,
+                    style_blend_weights=blend, preset=preset, device=str(device))
+    return StylizeResult(image=image, history=stages[-1][1].history, stages=stages,
+                         seconds=time.perf_counter() - start, settings=settings)
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+def _load(source, label: str, max_size: int) -> torch.Tensor:
+    if torch.is_tensor(source):
+        return resize(check_image(source, label)[:1].float(), max_size=max_size)
+    return load_image(source, max_size=max_size)
+
+
+def _load_mask(source, hw: tuple[int, int], i: int) -> torch.Tensor:
+    if torch.is_tensor(source):
+        m = source.detach().float()
+        m = m[None, None] if m.dim() == 2 else m
+        if m.dim() != 4 or m.shape[:2] != (1, 1):
+            raise ValueError(f"mask {i + 1} must be (H, W) or (1, 1, H, W), got shape {tuple(source.shape)}")
+        if m.min() < 0 or m.max() > 1:
+            raise ValueError(f"mask {i + 1} values must lie in [0, 1]")
+        return torch.nn.functional.interpolate(m, size=hw, mode="area")
+    return load_mask(source, size=hw)
+
+
+def _blend_weights(weights, n: int, masked: bool) -> list[float]:
+    """Style weights per style image: normalised to sum 1 when blending; 1 each with masks (each
+    region gets the full style weight, as if it were the only style)."""
+    if weights is None:
+        return [1.0] * n if masked else [1.0 / n] * n
+    total = sum(weights)
+    return [float(w) / total for w in weights]
+
+
+def _positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_arguments(size, steps, scales, styles, blend, masks, preserve_colors, init, optimizer,
+                     style_scale, s) -> tuple[list[int], list[int]]:
+    """Check every argument before anything slow happens; returns the sizes and steps per scale."""
+    _positive_int(size, "size", MIN_SIDE)
+    scales = [_positive_int(x, "each of scales", MIN_SIDE) for x in scales]
+    if any(b <= a for a, b in zip(scales, scales[1:])) or (scales and scales[-1] >= size):
+        raise ValueError(f"scales must increase and stay below size={size}, got {scales}")
+    sizes = scales + [size]
+    if isinstance(steps, int) and not isinstance(steps, bool):
+        steps_per_scale = [steps] * len(sizes)
+    else:
+        steps_per_scale = list(steps)
+        if len(steps_per_scale) != len(sizes):
+            raise ValueError(f"give one step count per scale ({len(sizes)}: {sizes}), got {steps_per_scale}")
+    for x in steps_per_scale:
+        _positive_int(x, "steps", 0)
+    if not styles:
+        raise ValueError("give at least one style image")
+    if blend is not None:
+        blend = list(blend)
+        if len(blend) != len(styles):
+            raise ValueError(f"{len(blend)} style_blend_weights for {len(styles)} style images")
+        if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+            raise ValueError(f"style_blend_weights must be >= 0 and not all 0, got {blend}")
+    if masks is not None and len(masks) != len(styles):
+        raise ValueError(f"{len(masks)} masks for {len(styles)} style images: give one mask per style")
+    if preserve_colors not in COLOR_MODES:
+        raise ValueError(f"preserve_colors must be one of {COLOR_MODES}, got {preserve_colors!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if not (isinstance(style_scale, (int, float)) and math.isfinite(style_scale) and style_scale > 0):
+        raise ValueError(f"style_scale must be a number > 0, got {style_scale!r}")
+    for key in ("content_weight", "style_weight", "tv_weight"):
+        w = s[key]
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{key} must be a finite number >= 0, got {w!r}")
+    return sizes, steps_per_scale

@@ -1,0 +1,102 @@
+"""`python -m nstlib stylize`: a real run writes the image, and every bad argument ends with a
+one-line error and exit status 2, before any work and without touching an existing output."""
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from nstlib.__main__ import main
+
+FAST = ["--size", "64", "--steps", "1"]
+
+
+def _fails(capsys, argv, message):
+    """main() either returns 2 (our checks) or argparse exits with 2 (its type checks)."""
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err, err
+    return err
+
+
+def test_stylize_writes_the_image(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["stylize", "tubingen", "starry_night", "-o", str(out), *FAST]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    with Image.open(out) as im:
+        assert max(im.size) == 64 and im.mode == "RGB"
+
+
+def test_stylize_takes_files_several_styles_and_the_controls(tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (80, 60), (200, 120, 40)).save(photo)
+    out = tmp_path / "out.jpg"
+    argv = ["stylize", str(photo), "starry_night", "the_scream", "-o", str(out), *FAST,
+            "--blend-weights", "2", "1", "--preserve-colors", "luminance", "--scales", "48",
+            "--init", "noise", "--tv-weight", "1", "--device", "cpu"]
+    assert main(argv) == 0, capsys.readouterr().err
+    with Image.open(out) as im:
+        assert im.size == (64, 48)
+
+
+def test_the_command_line_entry_point_runs_as_a_module(tmp_path):
+    out = tmp_path / "out.png"
+    proc = subprocess.run([sys.executable, "-m", "nstlib", "stylize", "tubingen", "nope", "-o", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert "style 'nope' is neither a file nor a registry name" in proc.stderr
+    assert "starry_night" in proc.stderr  # the message lists the names there are
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no_such_photo", "starry_night"], "content 'no_such_photo' is neither a file nor a registry name"),
+    (["tubingen", "missing.jpg"], "style 'missing.jpg' is neither a file nor a registry name"),
+    (["tubingen", "starry_night", "--size", "10"], "--size: '10' must be at least 32"),
+    (["tubingen", "starry_night", "--size", "big"], "--size: 'big' is not a whole number"),
+    (["tubingen", "starry_night", "--steps", "-5"], "--steps: '-5' must be at least 0"),
+    (["tubingen", "starry_night", "--style-weight", "-1"], "--style-weight: '-1' must be a finite number >= 0"),
+    (["tubingen", "starry_night", "--content-weight", "inf"], "must be a finite number"),
+    (["tubingen", "starry_night", "--style-scale", "0"], "--style-scale: '0' must be a finite number > 0"),
+    (["tubingen", "starry_night", "--preserve-colors", "yuv"], "invalid choice: 'yuv'"),
+    (["tubingen", "starry_night", "--blend-weights", "1", "2"], "2 --blend-weights for 1 style images"),
+    (["tubingen", "starry_night", "--scales", "1024"], "scales must increase and stay below size=512"),
+    (["tubingen", "starry_night", "--device", "toaster"], "--device 'toaster'"),
+])
+def test_bad_arguments(tmp_path, capsys, args, message):
+    out = tmp_path / "out.png"
+    _fails(capsys, ["stylize", *args[:2], "-o", str(out), *args[2:]], message)
+    assert not out.exists()
+
+
+def test_bad_files(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are not pixels")
+    _fails(capsys, ["stylize", str(not_an_image), "starry_night", "-o", str(out), *FAST],
+           "not an image file that Pillow can read")
+    _fails(capsys, ["stylize", str(tmp_path), "starry_night", "-o", str(out)], "is not a file")
+    assert not out.exists()
+
+
+def test_bad_outputs_are_refused_before_the_work(tmp_path, capsys):
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "nope" / "out.png")],
+           "does not exist")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "out.txt")], "unknown image type .txt")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path)], "unknown image type")
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(folder)], "is a folder")
+
+
+def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(out)
+    before = out.read_bytes()
+    _fails(capsys, ["stylize", "tubingen", "missing_style", "-o", str(out)], "neither a file")
+    assert out.read_bytes() == before

@@ -1,0 +1,131 @@
+"""nstlib.stylize: presets, the content-weight area rule, style blending, masks, colour
+preservation and coarse-to-fine, on tiny images (64 px) with the real VGG-16 and registry images."""
+import pytest
+import torch
+
+from nstlib import color
+from nstlib.features import load_vgg
+from nstlib.images import load_image, resize
+from nstlib.losses import content_loss
+from nstlib.optimize import initial_image
+from nstlib.stylize import PRESETS, REFERENCE_AREA, resolve_settings, stylize
+
+TINY = dict(size=64, steps=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return load_image("tubingen", max_size=64)
+
+
+def test_presets_are_one_argument_away():
+    paper = resolve_settings("gatys2016")
+    assert (paper["arch"], paper["pooling"]) == ("vgg19", "avg")
+    assert paper["content_layers"] == ("conv4_2",)
+    course = resolve_settings("course", style_weight=5.0, arch=None)
+    assert (course["arch"], course["weights"], course["style_weight"]) == ("vgg16", "caffe", 5.0)
+    assert course["content_layers"] == ("relu4_2",)
+    assert course["style_layers"] == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_settings("johnson")
+    assert set(PRESETS) == {"course", "gatys2016"}
+
+
+def test_content_weight_is_rescaled_to_a_512px_image(photo):
+    """history['content'][0] = content_weight * 512^2 / (H W) * L_content(noise, photo)."""
+    r = stylize(photo, "starry_night", init="noise", steps=1, size=64, content_weight=2.0, progress=False)
+    vgg = load_vgg()
+    noise = initial_image("noise", photo, seed=0).clamp(1e-3, 1 - 1e-3)
+    expected = content_loss(vgg.extract(noise, "relu4_2")["relu4_2"], vgg.extract(photo, "relu4_2")["relu4_2"])
+    area = REFERENCE_AREA / (photo.shape[-1] * photo.shape[-2])
+    assert r.history["content"][0] == pytest.approx(2.0 * area * expected.item(), rel=1e-3)
+
+
+def test_a_full_mask_equals_the_unmasked_result(photo):
+    plain = stylize(photo, "starry_night", **TINY)
+    masked = stylize(photo, "starry_night", masks=[torch.ones(photo.shape[-2:])], **TINY)
+    assert torch.allclose(plain.image, masked.image, atol=1e-6)
+
+
+def test_two_masked_regions_get_two_styles(photo):
+    mask = torch.zeros(photo.shape[-2:])
+    mask[:, : photo.shape[-1] // 2] = 1
+    r = stylize(photo, ["starry_night", "the_scream"], masks=[mask, 1 - mask], **TINY)
+    assert r.image.shape == photo.shape
+    assert r.settings["style_blend_weights"] == [1.0, 1.0]  # each region gets the full style weight
+    assert set(r.history) >= {"style1", "style2", "content0"}
+
+
+def test_blend_weights_one_zero_equal_the_first_style(photo):
+    single = stylize(photo, "starry_night", **TINY)
+    blended = stylize(photo, ["starry_night", "the_scream"], style_blend_weights=[1, 0], **TINY)
+    assert torch.allclose(single.image, blended.image, atol=1e-6)
+    assert stylize(photo, ["starry_night", "the_scream"], style_blend_weights=[3, 1], steps=0, size=64,
+                   progress=False).settings["style_blend_weights"] == [0.75, 0.25]
+
+
+def test_luminance_transfer_keeps_the_photos_chroma(photo):
+    r = stylize(photo, "the_scream", preserve_colors="luminance", **TINY)
+    yiq_r, yiq_c = color.rgb_to_yiq(r.image), color.rgb_to_yiq(photo)
+    unclamped = ((r.image > 1e-4) & (r.image < 1 - 1e-4)).all(1)  # (1, H, W)
+    assert unclamped.float().mean() > 0.9
+    diff = (yiq_r[:, 1:] - yiq_c[:, 1:]).abs().amax(1)  # (1, H, W): worst of I and Q
+    assert diff[unclamped].max() < 1e-4
+    plain = stylize(photo, "the_scream", **TINY)
+    assert (color.rgb_to_yiq(plain.image)[:, 1:] - yiq_c[:, 1:]).abs().mean() > 10 * diff[unclamped].mean()
+
+
+def test_histogram_matching_moves_the_result_towards_the_photos_colours(photo):
+    plain = stylize(photo, "the_scream", **TINY)
+    matched = stylize(photo, "the_scream", preserve_colors="histogram", **TINY)
+    mu_photo = photo.mean(dim=(2, 3))
+    assert (matched.image.mean(dim=(2, 3)) - mu_photo).norm() < (plain.image.mean(dim=(2, 3)) - mu_photo).norm()
+
+
+def test_coarse_to_fine_starts_each_scale_from_the_upsampled_previous_result(photo):
+    r = stylize(photo, "starry_night", size=64, scales=(48,), steps=(3, 0), progress=False)
+    assert [s for s, _ in r.stages] == [48, 64]
+    coarse = r.stages[0][1].image
+    assert coarse.shape[-1] == 48 and r.image.shape == photo.shape
+    assert torch.allclose(r.image, resize(coarse, size=tuple(photo.shape[-2:])).clamp(1e-3, 1 - 1e-3), atol=1e-5)
+
+
+def test_noise_init_is_reproducible_with_a_seed(photo):
+    a = stylize(photo, "starry_night", init="noise", seed=3, **TINY)
+    b = stylize(photo, "starry_night", init="noise", seed=3, **TINY)
+    assert torch.equal(a.image, b.image)
+
+
+def test_the_loss_goes_down(photo):
+    r = stylize(photo, "starry_night", size=64, steps=5, progress=False)
+    assert r.history["total"][-1] < 0.5 * r.history["total"][0]
+    assert r.stopped == "finished" and r.seconds > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(size=16), "size must be an integer >= 32"),
+    (dict(steps=-1), "steps"),
+    (dict(steps=(1, 2)), "one step count per scale"),
+    (dict(scales=(96,)), "scales must increase"),
+    (dict(scales=(48, 40)), "scales must increase"),
+    (dict(style_weight=-1.0), "style_weight"),
+    (dict(content_weight=float("nan")), "content_weight"),
+    (dict(preserve_colors="yuv"), "preserve_colors"),
+    (dict(init="zeros"), "init"),
+    (dict(optimizer="sgd"), "optimizer"),
+    (dict(style_scale=0), "style_scale"),
+    (dict(style_blend_weights=[1, 2]), "style_blend_weights for 1"),
+    (dict(style_blend_weights=[0]), "not all 0"),
+    (dict(masks=[torch.ones(4, 4), torch.ones(4, 4)]), "one mask per style"),
+    (dict(preset="johnson"), "unknown preset"),
+])
+def test_bad_arguments_fail_before_any_work(photo, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        stylize(photo, "starry_night", **{**TINY, **kwargs})
+
+
+def test_bad_images_and_masks(photo, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        stylize(photo, str(tmp_path / "missing.jpg"), **TINY)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        stylize(photo, "starry_night", masks=[torch.full((8, 8), 3.0)], **TINY)
