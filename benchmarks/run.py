@@ -1,6 +1,7 @@
 """Speed benchmarks: one command prints tables.
 
     python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5] [--only iteration]
+    python benchmarks/run.py --only stylize [--stylize-steps 300]     # whole stylisations
 
 What it measures, and why it matters for the course:
 * One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
@@ -15,7 +16,11 @@ What it measures, and why it matters for the course:
   (computing targets) and forward + backward to the image (one optimisation step).
 * Loading a large photo (4000x3000 JPEG) at 512 px: JPEG draft mode decodes at a reduced scale
   instead of decoding every pixel and then shrinking.
-Each time is the median of `--repeats` runs after one warm-up run.
+* A whole stylisation with `nstlib.stylize` (tubingen x starry_night, the course's defaults, real
+  weights): 512 px and `--stylize-steps` L-BFGS iterations, loading and the target features
+  included; on CUDA also 1024 px coarse-to-fine (256 -> 512 -> 1024, the same steps per scale).
+  Run once each (at 35 min on a 2-core CPU, a median is not affordable there).
+Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
 
@@ -128,12 +133,35 @@ def bench_loading(repeats):
             ("load 4000x3000 JPEG to 512 px (full decode)", "4000x3000", full, None)]
 
 
+def bench_stylize(device, steps):
+    from nstlib.features import load_vgg
+    from nstlib.stylize import stylize
+
+    vgg = load_vgg(device=device)
+    stylize("tubingen", "starry_night", size=64, steps=2, vgg=vgg, progress=False)  # warm-up
+    runs = [("512 px", dict(size=512, steps=steps))]
+    if device.type == "cuda":
+        runs.append(("1024 px, coarse-to-fine 256 -> 512 -> 1024", dict(size=1024, scales=(256, 512), steps=steps)))
+    rows = []
+    for label, kwargs in runs:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        result = stylize("tubingen", "starry_night", vgg=vgg, progress=False, **kwargs)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        iterations = sum(r.iterations for _, r in result.stages)
+        evaluations = sum(r.evaluations for _, r in result.stages)
+        rows.append((label, iterations, evaluations, result.seconds))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["features", "iteration", "loading"], default=None)
+    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize"], default=None)
+    parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
     print(nstlib.describe(device))
@@ -146,6 +174,14 @@ def main():
         print(f"|{'-' * 9}|{'-' * 11}|{'-' * 15}|{'-' * 16}|{'-' * 14}|{'-' * 10}|")
         for arch, size, per_it, per_eval, gflop, rate in bench_iteration(args.sizes, args.repeats, device):
             print(f"| {arch:<7} | {size:>9} | {per_it:13.3f} | {per_eval:14.3f} | {gflop:12.1f} | {rate:8.1f} |")
+
+    if args.only in (None, "stylize"):
+        print(f"\nWhole stylisation, tubingen x starry_night, course defaults, {args.stylize_steps} L-BFGS "
+              "iterations per scale (one run each)")
+        print(f"| {'what':<44} | {'iterations':>10} | {'evaluations':>11} | {'seconds':>8} | {'s / iteration':>13} |")
+        print(f"|{'-' * 46}|{'-' * 12}|{'-' * 13}|{'-' * 10}|{'-' * 15}|")
+        for what, iterations, evaluations, seconds in bench_stylize(device, args.stylize_steps):
+            print(f"| {what:<44} | {iterations:10d} | {evaluations:11d} | {seconds:8.1f} | {seconds / iterations:13.3f} |")
 
     rows = []
     if args.only in (None, "features"):

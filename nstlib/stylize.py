@@ -15,7 +15,8 @@ optimised over the pixels by `nstlib.optimize.optimize_image` (notebook 03 expla
 Weights, stated once (`PRESETS`). L_content (Eq. 1) is a sum over feature positions, so it grows
 with the image's area while the Gram style loss (an average) does not: the same alpha/beta is
 content-heavy at 1024 px and style-heavy at 256 px. `content_weight` is therefore given for a
-512 x 512 image and multiplied by 512^2 / (H * W) at other sizes, which keeps the balance
+512 x 512 image and multiplied by 512^2 / (H * W) at other sizes (so is `tv_weight`, also a
+sum over pixels), which keeps the balance
 (measured on four pairs: the weight at which content and style losses balance changed by less
 than 2x between 256 and 512 px, against 4x without the rescaling). The defaults,
 content_weight 1 and style_weight 1e3 with relu4_2 for content and relu1_1 ... relu5_1 for style,
@@ -112,8 +113,8 @@ def stylize(
         may be a list of them, blended by `style_blend_weights` (normalised to sum 1) or placed
         in regions by `masks` (one mask per style: a tensor or anything `load_mask` takes).
     size: longer side of the result, px. steps: L-BFGS/Adam iterations, per scale if a sequence.
-    content_weight (alpha, for a 512 x 512 image, see the module docstring), style_weight (beta),
-        tv_weight: None takes the preset's value.
+    content_weight (alpha) and tv_weight, both for a 512 x 512 image (see the module docstring),
+        and style_weight (beta): None takes the preset's value.
     preserve_colors: None, 'luminance' (transfer on luminance, keep the photo's chroma) or
         'histogram' (recolour the style to the photo's colour statistics first).
     init: 'content', 'noise' or 'style'. scales: smaller longer-sides to optimise at first,
@@ -159,8 +160,8 @@ def stylize(
                 mask = torch.nn.functional.interpolate(masks_full[i], size=c.shape[-2:], mode="area")
             terms.append(StyleTerm(x, s["style_layers"], style_layer_weights, weight=s["style_weight"] * w,
                                    mask=mask))
-        if s["tv_weight"] > 0:
-            terms.append(TVTerm(s["tv_weight"]))
+        if s["tv_weight"] > 0:  # a sum over pixels, like L_content: the same area rule
+            terms.append(TVTerm(s["tv_weight"] * area_scale))
         if image is None:
             start_image = initial_image(init, c, style=st[0], seed=seed)
         else:  # coarse-to-fine: the previous scale's result, upsampled

@@ -27,3 +27,13 @@ def test_nb04_linear_mmd_is_the_distance_of_the_means():
     f = torch.randn(1, 5, 6, 7, generator=gen, dtype=torch.float64)
     s = torch.randn(1, 5, 4, 3, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(nb04.mmd2_linear(f, s), mmd2(samples(f), samples(s), linear_kernel))
+
+
+def test_nb03_keep_colours_matches_the_library():
+    from nstlib.color import transfer_luminance
+    from notebooks.solutions import nb03
+
+    gen = torch.Generator().manual_seed(2)
+    stylized, content = torch.rand(1, 3, 12, 10, generator=gen), torch.rand(1, 3, 12, 10, generator=gen)
+    torch.testing.assert_close(nb03.keep_colours(stylized, content), transfer_luminance(stylized, content),
+                               atol=1e-5, rtol=0)
