@@ -215,11 +215,12 @@ def optimize_image(
     steps: optimizer iterations; optimizer: 'lbfgs' or 'adam'; lr: default 1.0 (L-BFGS) or 0.1
     (Adam, in logit units); vgg: the extractor (default: the shared VGG-16 on init's device);
     callback(step, image, losses) every `callback_every` iterations, for live displays.
-    normalize: the optimiser sees the total divided by its value at the start image (the
-    history keeps the real values). Dividing by a constant does not move the minimum, but it
-    keeps L-BFGS's numbers O(1): its line search interpolates cubically in float32, and with a
-    loss of ~1e13 (style weight 1e4 at 200 px) the squares overflow and the run ended in NaN at
-    iteration 1.
+    normalize: L-BFGS sees the total divided by its value at the start image (the history keeps
+    the real values). Dividing by a constant does not move the minimum, but it keeps L-BFGS's
+    numbers O(1): its line search interpolates cubically in float32, and with a loss of ~1e13
+    (style weight 1e4 at 200 px) the squares overflow and the run ended in NaN at iteration 1.
+    Adam is invariant to the scale of the loss (but for its eps, which a normalised loss's tiny
+    gradients would bring into play), so it always sees the real loss.
     """
     check_image(init, "init")
     if optimizer not in OPTIMIZERS:
@@ -269,7 +270,8 @@ def optimize_image(
         if total_value < state["best"]:
             state["best"], state["best_image"] = total_value, x.detach().clone()
         if state["scale"] is None:  # fixed once, at the start image
-            state["scale"] = 1.0 / total_value if normalize and total_value > 0 else 1.0
+            normalizing = normalize and optimizer == "lbfgs" and total_value > 0
+            state["scale"] = 1.0 / total_value if normalizing else 1.0
         scaled = total * state["scale"]
         scaled.backward()
         return scaled
