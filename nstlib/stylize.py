@@ -124,6 +124,10 @@ def stylize(
     style_scale: the style image's longer side relative to `size`.
     preset: 'course' (VGG-16, Caffe, max pooling) or 'gatys2016' (VGG-19, avg pooling, conv
         layers); arch and pooling override it.
+    vgg: an extractor to reuse across calls (it then decides the network, not preset/arch/pooling);
+        device: default the extractor's, else the best available; seed: of the noise start.
+    progress, callback(step, image, losses), callback_every: as in `optimize_image`, per scale.
+    Ctrl-C stops the current scale, skips the rest and returns the best image so far.
     """
     start = time.perf_counter()
     s = resolve_settings(preset, content_layers=content_layers, style_layers=style_layers,
