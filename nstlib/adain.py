@@ -1,0 +1,181 @@
+"""Arbitrary style transfer in one forward pass: Huang & Belongie, "Arbitrary Style Transfer in
+Real-time with Adaptive Instance Normalization" (ICCV 2017).
+
+Notebook 04 showed that matching each channel's mean and standard deviation (the BN-statistics
+kernel) already transfers much of a style. AdaIN does that matching *in feature space, in one
+step*, and trains a decoder to turn the matched features back into an image:
+
+    t = AdaIN(f(c), f(s)) = sigma(f(s)) * (f(c) - mu(f(c))) / sigma(f(c)) + mu(f(s))    (Eq. 8)
+    T(c, s) = g((1 - alpha) f(c) + alpha t)                                          (Eq. 14)
+
+f is VGG up to relu4_1 (fixed), g the decoder (trained). mu and sigma are per sample and per
+channel, over positions; sigma is the biased standard deviation (divide by H W), as in the
+original code, plus eps inside the square root.
+
+Training (Sec. 6): with t as the target, L = L_c + lambda L_s, lambda = 10 (`losses`):
+
+    L_c = || f(g(t)) - t ||^2                                             (Eq. 12; mean squared)
+    L_s = sum_{i=1..4} || mu(phi_i(g(t))) - mu(phi_i(s)) ||^2
+                     + || sigma(phi_i(g(t))) - sigma(phi_i(s)) ||^2        (Eq. 13; relu1_1..relu4_1)
+
+The decoder mirrors the encoder: nearest-neighbour upsampling where the encoder pools, reflection
+padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 convolutions
+(VGG-19, the paper's: 9).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import color, vgg as vgg_arch
+from .features import VGGFeatures
+from .images import check_image
+
+ENCODER_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+STYLE_LOSS_WEIGHT = 10.0  # lambda, Sec. 6.2
+EPS = 1e-5
+
+
+def mean_std(features: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel mean and biased std over positions: two (B, C, 1, 1) tensors,
+    sigma = sqrt(mean((x - mu)^2) + eps)."""
+    if features.dim() != 4:
+        raise ValueError(f"expected (B, C, H, W) features, got shape {tuple(features.shape)}")
+    mu = features.mean(dim=(2, 3), keepdim=True)
+    var = features.var(dim=(2, 3), keepdim=True, unbiased=False)
+    return mu, (var + eps).sqrt()
+
+
+def adain(content: torch.Tensor, style: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y) per sample and channel (Eq. 8).
+
+    content: (B, C, H, W); style: (B or 1, C, H', W'), any spatial size. The output has, per
+    channel, the style's mean and (up to eps) its std.
+    """
+    if content.dim() != 4 or style.dim() != 4 or content.shape[1] != style.shape[1]:
+        raise ValueError(f"adain expects (B, C, H, W) features with equal C, got {tuple(content.shape)} "
+                         f"and {tuple(style.shape)}")
+    mu_c, sd_c = mean_std(content, eps)
+    mu_s, sd_s = mean_std(style, eps)
+    return sd_s * (content - mu_c) / sd_c + mu_s
+
+
+# ----------------------------------------------------------------------------- networks
+
+class Encoder(nn.Module):
+    """f: the fixed VGG up to relu4_1; `forward` gives relu4_1, `styles` relu1_1 .. relu4_1."""
+
+    def __init__(self, arch: str = "vgg16", weights: str | None = "caffe", vgg: VGGFeatures | None = None):
+        super().__init__()
+        self.vgg = vgg if vgg is not None else VGGFeatures(arch, weights, up_to=ENCODER_LAYER)
+        if ENCODER_LAYER not in self.vgg.layer_names:
+            raise ValueError(f"the encoder's VGG must reach {ENCODER_LAYER}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vgg.extract(x, ENCODER_LAYER)[ENCODER_LAYER]
+
+    def styles(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.vgg.extract(x, STYLE_LAYERS)
+
+
+def build_decoder(arch: str = "vgg16") -> nn.Sequential:
+    """g: the encoder's convolutions up to relu4_1 in reverse order, channel counts swapped,
+    each followed by a ReLU except the last; nearest-neighbour x2 upsampling where the encoder
+    pools; 3x3 convolutions with reflection padding; no normalisation (Huang & Belongie, Sec. 6.1).
+    The decoder's output is an RGB image, unconstrained during training (the losses keep it near
+    [0, 1]); `AdaIN.decode` clamps it for display."""
+    names = vgg_arch.layer_names(arch)
+    shapes = vgg_arch.conv_shapes(arch)
+    last = names.index(ENCODER_LAYER)
+    encoder = [(name, shapes.get(i)) for i, name in enumerate(names[: last + 1])]
+    layers: list[nn.Module] = []
+    convs = [(n, s) for n, s in encoder if n.startswith(("conv", "pool"))][::-1]  # deepest first
+    for position, (name, shape) in enumerate(convs):
+        if name.startswith("pool"):
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            continue
+        c_in, c_out = shape
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_out, c_in, 3)]  # mirrored: out -> in
+        if position < len(convs) - 1:  # no ReLU after the last conv: it outputs RGB
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class AdaIN(nn.Module):
+    """Encoder (fixed) + AdaIN + decoder (trained): `model(content, style, alpha)` -> images.
+
+    Controls (Sec. 7): alpha in [0, 1] trades content for style (Eq. 14); `interpolate` mixes
+    several styles' AdaIN targets with weights (Eq. 15); `masks` gives regions their own style;
+    `preserve_colors` recolours the style to the content's colour statistics first.
+    """
+
+    def __init__(self, arch: str = "vgg16", weights: str | None = "caffe", encoder: Encoder | None = None):
+        super().__init__()
+        self.encoder = encoder if encoder is not None else Encoder(arch, weights)
+        self.decoder = build_decoder(self.encoder.vgg.arch)
+
+    def decode(self, t: torch.Tensor) -> torch.Tensor:
+        """g(t), clamped to [0, 1] (for results, not for training)."""
+        return self.decoder(t).clamp(0.0, 1.0)
+
+    def target(self, content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Tensor, alpha: float = 1.0,
+               weights: Sequence[float] | None = None, masks: Sequence[torch.Tensor] | None = None,
+               preserve_colors: bool = False) -> torch.Tensor:
+        """The feature map the decoder turns into the result: (1 - alpha) f(c) + alpha t, with t
+        the weighted sum of the styles' AdaIN outputs (interpolation), or each style's AdaIN inside
+        its mask (spatial control)."""
+        check_image(content, "content")
+        styles = [styles] if torch.is_tensor(styles) else list(styles)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        if not styles:
+            raise ValueError("give at least one style image")
+        if preserve_colors:
+            if content.shape[0] != 1:
+                raise ValueError("preserve_colors works on one content image at a time")
+            styles = [color.match_histogram(s, content) for s in styles]
+        fc = self.encoder(content)  # (B, 512, H/8, W/8)
+        targets = [adain(fc, self.encoder(check_image(s, "style"))) for s in styles]
+        if masks is not None:
+            if len(masks) != len(styles):
+                raise ValueError(f"{len(masks)} masks for {len(styles)} styles: give one per style")
+            t = torch.zeros_like(fc)
+            for m, ts in zip(masks, targets):
+                m = m.to(fc)
+                m = m[None, None] if m.dim() == 2 else m
+                t = t + F.interpolate(m, size=fc.shape[-2:], mode="area") * ts
+        else:
+            if weights is None:
+                weights = [1.0 / len(styles)] * len(styles)
+            if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:
+                raise ValueError(f"need one weight >= 0 per style, not all 0; got {weights}")
+            total = float(sum(weights))
+            t = sum((w / total) * ts for w, ts in zip(weights, targets))
+        return (1 - alpha) * fc + alpha * t
+
+    def forward(self, content: torch.Tensor, style, alpha: float = 1.0, **controls) -> torch.Tensor:
+        return self.decode(self.target(content, style, alpha, **controls))
+
+
+# ----------------------------------------------------------------------------- training losses
+
+def losses(model: AdaIN, content: torch.Tensor, style: torch.Tensor,
+           style_weight: float = STYLE_LOSS_WEIGHT) -> dict[str, torch.Tensor]:
+    """One training batch's losses (Sec. 6.2): content (B, 3, H, W) and style (B, 3, H', W')
+    images pair up by index. Returns {'content', 'style', 'total'}; total = L_c + lambda L_s."""
+    fc = model.encoder(content)
+    style_feats = model.encoder.styles(style)
+    t = adain(fc, style_feats[ENCODER_LAYER]).detach()  # the target: no gradient into the encoder
+    out = model.decoder(t)  # g(t), not clamped: clamping would stop the gradient at the bounds
+    out_feats = model.encoder.styles(out)
+    l_content = F.mse_loss(out_feats[ENCODER_LAYER], t)  # Eq. 12
+    l_style = 0.0
+    for layer in STYLE_LAYERS:  # Eq. 13, summed over layers as in the original
+        mu_o, sd_o = mean_std(out_feats[layer])
+        mu_s, sd_s = mean_std(style_feats[layer])
+        l_style = l_style + F.mse_loss(mu_o, mu_s) + F.mse_loss(sd_o, sd_s)
+    return {"content": l_content, "style": l_style, "total": l_content + style_weight * l_style}

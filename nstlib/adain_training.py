@@ -1,0 +1,168 @@
+"""Training AdaIN's decoder (Huang & Belongie 2017, Sec. 6.2), resumable to the bit.
+
+    model = AdaIN()                                   # VGG-16 encoder, fresh decoder
+    run = train_decoder(model, photos, paintings, "runs/adain", steps=20_000)
+    plot_losses(run.history)
+
+Settings as in the paper and its code: Adam with learning rate 1e-4 decayed as
+lr_t = 1e-4 / (1 + 5e-5 t), batches of 8 content and 8 style crops of 256 px (shorter side
+resized to 512 first), lambda = 10. `run_dir/checkpoint.pt` is written atomically every
+`checkpoint_every` steps, at the end, and on Ctrl-C; calling `train_decoder` again with the same
+run_dir resumes from it (decoder, optimizer, step, loss history and every RNG), so a resumed run
+ends with the same weights as an uninterrupted one. Sample images are written to
+`run_dir/samples/` every `sample_every` steps.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from . import adain as adain_lib
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .datasets import ImageSet, UnpairedBatches
+from .images import save_image
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 160_000  # the original trains 160k iterations of batch 8
+    batch_size: int = 8
+    crop: int = 256
+    load_size: int = 512
+    lr: float = 1e-4
+    lr_decay: float = 5e-5  # lr_t = lr / (1 + lr_decay * t)
+    style_weight: float = adain_lib.STYLE_LOSS_WEIGHT
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    seed: int = 0
+
+
+@dataclass
+class TrainRun:
+    history: dict[str, list[float]]  # per step: 'content', 'style', 'total', 'lr', 'seconds'
+    step: int  # steps done in total, over every resumption
+    stopped: str  # 'finished' or 'interrupted'
+    settings: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+def learning_rate(step: int, lr: float, decay: float) -> float:
+    """The schedule of the original code: lr / (1 + decay * step)."""
+    return lr / (1.0 + decay * step)
+
+
+def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: ImageSet | Sequence,
+                  run_dir: str | Path, progress: bool = True,
+                  callback: Callable[[int, dict[str, float], adain_lib.AdaIN], None] | None = None,
+                  **settings) -> TrainRun:
+    """Train `model.decoder` on unpaired crops of `content` and `style` (ImageSets, or folders,
+    files and registry names to make them from) until `steps` steps are done in total; resumes
+    from run_dir's checkpoint if there is one. Settings: see TrainSettings."""
+    cfg = TrainSettings(**settings)
+    if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
+        raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
+    run_dir = Path(run_dir)
+    device = model.encoder.vgg.mean.device
+    content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
+    style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    batches = UnpairedBatches(content, style, cfg.batch_size, cfg.crop, generator)
+    optimizer = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
+    history: dict[str, list[float]] = {k: [] for k in ("content", "style", "total", "lr", "seconds")}
+    step = 0
+
+    path = run_dir / CHECKPOINT
+    if path.is_file():
+        state = load_checkpoint(path, map_location=device)
+        _check_same_settings(state["settings"], asdict(cfg), path)
+        model.decoder.load_state_dict(state["decoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, step = state["history"], state["step"]
+        set_rng_state(state["rng"], generator)
+
+    def checkpoint() -> Path:
+        return save_checkpoint(path, {"decoder": model.decoder.state_dict(), "optimizer": optimizer.state_dict(),
+                                      "step": step, "history": history, "settings": asdict(cfg),
+                                      "rng": rng_state(generator)})
+
+    sample_pairs = None
+    stopped = "finished"
+    bar = _progress(cfg.steps, step, progress)
+    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    model.decoder.train()
+    try:
+        while step < cfg.steps:
+            lr = learning_rate(step, cfg.lr, cfg.lr_decay)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            c, s = next(batches)
+            parts = adain_lib.losses(model, c.to(device), s.to(device), cfg.style_weight)
+            values = {k: float(v.detach()) for k, v in parts.items()}
+            if not math.isfinite(values["total"]):
+                raise FloatingPointError(f"the loss became {values['total']} at step {step}; "
+                                         "lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimizer.step()
+            step += 1
+            for k, v in values.items():
+                history[k].append(v)
+            history["lr"].append(lr)
+            history["seconds"].append(time.perf_counter() - start)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{values['total']:.3g}", refresh=False)
+            if step % cfg.sample_every == 0 or step == cfg.steps:
+                if sample_pairs is None:  # fixed pairs, from their own generator: no effect on training
+                    g = torch.Generator().manual_seed(cfg.seed + 1)
+                    sample_pairs = [(content.random_crop(cfg.crop, g), style.random_crop(cfg.crop, g)) for _ in range(4)]
+                write_samples(model, sample_pairs, run_dir / "samples" / f"step_{step:07d}.jpg")
+            if step % cfg.checkpoint_every == 0:
+                checkpoint()
+            if callback is not None:
+                callback(step, values, model)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        if bar is not None:
+            bar.close()
+    saved = checkpoint()  # at the end and on Ctrl-C
+    model.decoder.eval()
+    return TrainRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
+
+
+def write_samples(model: adain_lib.AdaIN, pairs, path: Path) -> Path:
+    """One row per (content, style) pair: content | style | result, saved as one image."""
+    device = model.encoder.vgg.mean.device
+    rows = []
+    was_training = model.decoder.training
+    model.decoder.eval()
+    with torch.no_grad():
+        for c, s in pairs:
+            c, s = c[None].to(device), s[None].to(device)
+            rows.append(torch.cat([c, s, model(c, s)], dim=3))  # (1, 3, H, 3W)
+    model.decoder.train(was_training)
+    return save_image(torch.cat(rows, dim=2), path)  # (1, 3, 4H, 3W)
+
+
+def _check_same_settings(saved: dict, current: dict, path: Path) -> None:
+    """A checkpoint resumes only the run it came from: every setting but `steps` must agree."""
+    differ = {k: (saved.get(k), v) for k, v in current.items() if k != "steps" and saved.get(k) != v}
+    if differ:
+        raise ValueError(f"{path} was made with other settings {differ} (saved, now); use another "
+                         "run_dir or the same settings")
+
+
+def _progress(total: int, done: int, enabled: bool):
+    if not enabled or total == done:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc="training the decoder", unit="step")

@@ -1,0 +1,104 @@
+"""Training images for the feed-forward methods (AdaIN, StyleBank, CycleGAN): folders of photos
+and paintings, random crops, and unpaired batches.
+
+Huang & Belongie (2017, Sec. 6.2) resize each image so its shorter side is 512 px and take a
+random 256 x 256 crop; content and style images are drawn independently (unpaired). Here:
+
+    photos = ImageSet(["data/coco/val2017"])                 # folders, files or registry names
+    paintings = ImageSet(nstlib.data.list_images("style"))
+    batches = UnpairedBatches(photos, paintings, batch_size=8, crop=256, generator=g)
+    content, style = next(batches)                           # two (8, 3, 256, 256) tensors
+
+All randomness comes from the one `torch.Generator` passed in, so a checkpoint that saves its
+state resumes the exact sequence of batches (nstlib.checkpoint).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from . import data
+from .images import ImageError, load_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class ImageSet:
+    """Images from folders (searched recursively), files, or data-registry names, each loaded
+    with its shorter side resized to `load_size` px. Decoded images are kept in memory when
+    `cache` is True (right for the few dozen offline images; turn it off for large datasets).
+    Unreadable files are reported once and skipped, not fatal, in a folder of thousands."""
+
+    def __init__(self, sources: Iterable[str | Path], load_size: int = 512, cache: bool = True):
+        sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+        self.items: list[str | Path] = []
+        for source in sources:
+            self.items += _expand(source)
+        if not self.items:
+            raise ValueError(f"no images found in {[str(s) for s in sources]}")
+        self.load_size, self.cache = load_size, cache
+        self._memory: dict[int, torch.Tensor] = {}
+        self.skipped: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        """Image i as a (3, H, W) tensor, shorter side `load_size`."""
+        if i in self._memory:
+            return self._memory[i]
+        x = load_image(self.items[i], size=self.load_size)[0]
+        if self.cache:
+            self._memory[i] = x
+        return x
+
+    def random_crop(self, crop: int, generator: torch.Generator) -> torch.Tensor:
+        """A random image's random crop, (3, crop, crop); images that fail to load are skipped
+        (and listed in `self.skipped`)."""
+        if crop > self.load_size:
+            raise ValueError(f"crop {crop} is larger than the load size {self.load_size}")
+        for _ in range(len(self.items)):
+            i = int(torch.randint(len(self.items), (1,), generator=generator))
+            try:
+                x = self[i]
+            except (ImageError, OSError) as e:
+                self.skipped.append(f"{self.items[i]}: {e}")
+                continue
+            h, w = x.shape[-2:]
+            top = int(torch.randint(h - crop + 1, (1,), generator=generator))
+            left = int(torch.randint(w - crop + 1, (1,), generator=generator))
+            return x[:, top: top + crop, left: left + crop]
+        raise ImageError("none of the images could be loaded:\n" + "\n".join(self.skipped[-5:]))
+
+
+def _expand(source: str | Path) -> list[str | Path]:
+    if isinstance(source, str) and source in data.registry():
+        return [source]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(f"{source}: neither a folder, an image file nor a registry name")
+
+
+class UnpairedBatches:
+    """An endless iterator of (content, style) batches, (B, 3, crop, crop) each, drawn
+    independently from two ImageSets with one generator."""
+
+    def __init__(self, content: ImageSet, style: ImageSet, batch_size: int = 8, crop: int = 256,
+                 generator: torch.Generator | None = None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.content, self.style, self.batch_size, self.crop = content, style, batch_size, crop
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = torch.stack([self.content.random_crop(self.crop, self.generator) for _ in range(self.batch_size)])
+        s = torch.stack([self.style.random_crop(self.crop, self.generator) for _ in range(self.batch_size)])
+        return c, s

@@ -1,0 +1,121 @@
+"""nstlib.adain: the AdaIN operation against its equation, the decoder's architecture, the
+model's controls (alpha, interpolation, masks, colours) and the training losses."""
+import pytest
+import torch
+import torch.nn as nn
+
+from nstlib.adain import STYLE_LAYERS, AdaIN, Encoder, adain, build_decoder, losses, mean_std
+
+
+@pytest.fixture(scope="module")
+def model(vgg16):
+    torch.manual_seed(0)
+    return AdaIN(encoder=Encoder(vgg=vgg16))
+
+
+def _images(seed, n=1, h=64, w=48):
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def test_mean_std_is_the_biased_per_channel_statistic():
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    mu, sd = mean_std(x, eps=0.0)
+    flat = x.reshape(2, 3, 20)
+    assert torch.allclose(mu[..., 0, 0], flat.mean(-1))
+    assert torch.allclose(sd[..., 0, 0], ((flat - flat.mean(-1, keepdim=True)) ** 2).mean(-1).sqrt())  # / M, not M-1
+
+
+def test_adain_output_has_the_styles_channel_statistics():
+    gen = torch.Generator().manual_seed(0)
+    content = torch.randn(2, 8, 6, 7, generator=gen, dtype=torch.float64) * 3 + 1
+    style = torch.randn(2, 8, 9, 5, generator=gen, dtype=torch.float64) * 0.5 - 2
+    out = adain(content, style, eps=0.0)
+    mu_o, sd_o = mean_std(out, eps=0.0)
+    mu_s, sd_s = mean_std(style, eps=0.0)
+    assert torch.allclose(mu_o, mu_s, atol=1e-12) and torch.allclose(sd_o, sd_s, atol=1e-12)
+    # the definition, Eq. 8
+    mu_c, sd_c = mean_std(content, eps=0.0)
+    assert torch.allclose(out, sd_s * (content - mu_c) / sd_c + mu_s)
+    # with the default eps the std is matched to within eps's effect
+    _, sd_eps = mean_std(adain(content.float(), style.float()), eps=0.0)
+    assert torch.allclose(sd_eps, sd_s.float(), rtol=1e-4)
+
+
+def test_adain_errors():
+    with pytest.raises(ValueError, match="equal C"):
+        adain(torch.rand(1, 4, 3, 3), torch.rand(1, 5, 3, 3))
+
+
+@pytest.mark.parametrize("arch, convs", [("vgg16", 8), ("vgg19", 9)])
+def test_decoder_mirrors_the_encoder(arch, convs):
+    dec = build_decoder(arch)
+    conv_layers = [m for m in dec if isinstance(m, nn.Conv2d)]
+    assert len(conv_layers) == convs
+    assert conv_layers[0].in_channels == 512 and conv_layers[-1].out_channels == 3
+    assert sum(isinstance(m, nn.Upsample) and m.mode == "nearest" for m in dec) == 3
+    assert sum(isinstance(m, nn.ReflectionPad2d) for m in dec) == convs
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) for m in dec)
+    assert not isinstance(dec[-1], nn.ReLU)  # the last conv outputs RGB
+    assert dec(torch.rand(1, 512, 5, 6)).shape == (1, 3, 40, 48)
+
+
+def test_alpha_zero_keeps_the_content_features_and_alpha_one_is_adain(model):
+    c, s = _images(1), _images(2, h=56)
+    fc = model.encoder(c)
+    assert torch.allclose(model.target(c, s, alpha=0.0), fc)
+    assert torch.allclose(model.target(c, s, alpha=1.0), adain(fc, model.encoder(s)))
+    half = model.target(c, s, alpha=0.5)
+    assert torch.allclose(half, 0.5 * fc + 0.5 * adain(fc, model.encoder(s)), atol=1e-5)
+
+
+def test_interpolation_and_masks(model):
+    c, s1, s2 = _images(3), _images(4), _images(5)
+    only_first = model.target(c, [s1, s2], weights=[1, 0])
+    assert torch.allclose(only_first, model.target(c, s1), atol=1e-6)
+    full_mask = model.target(c, [s1], masks=[torch.ones(64, 48)])
+    assert torch.allclose(full_mask, model.target(c, s1), atol=1e-6)
+    left = torch.zeros(64, 48)
+    left[:, :24] = 1
+    split = model.target(c, [s1, s2], masks=[left, 1 - left])
+    fc = model.encoder(c)
+    assert torch.allclose(split[..., :3], adain(fc, model.encoder(s1))[..., :3], atol=1e-5)
+    assert torch.allclose(split[..., 3:], adain(fc, model.encoder(s2))[..., 3:], atol=1e-5)
+    out = model(c, [s1, s2], masks=[left, 1 - left])
+    assert out.shape == c.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_model_errors(model):
+    c, s = _images(6), _images(7)
+    with pytest.raises(ValueError, match="alpha"):
+        model.target(c, s, alpha=1.5)
+    with pytest.raises(ValueError, match="one per style"):
+        model.target(c, [s, s], masks=[torch.ones(4, 4)])
+    with pytest.raises(ValueError, match="one weight"):
+        model.target(c, [s, s], weights=[1, -1])
+    with pytest.raises(ValueError, match="at least one style"):
+        model.target(c, [])
+
+
+def test_preserve_colors_recolours_the_style_first(model):
+    c, s = _images(8) * torch.tensor([1.0, 0.3, 0.2])[None, :, None, None], _images(9)
+    from nstlib.color import match_histogram
+
+    assert torch.allclose(model.target(c, s, preserve_colors=True), model.target(c, match_histogram(s, c)))
+
+
+def test_losses_follow_the_paper(model):
+    c, s = _images(10, n=2), _images(11, n=2, h=48)
+    parts = losses(model, c, s)
+    fc, fs = model.encoder(c), model.encoder.styles(s)
+    t = adain(fc, fs["relu4_1"])
+    out_feats = model.encoder.styles(model.decoder(t))
+    content = ((out_feats["relu4_1"] - t) ** 2).mean()
+    style = sum(((mean_std(out_feats[l])[0] - mean_std(fs[l])[0]) ** 2).mean()
+                + ((mean_std(out_feats[l])[1] - mean_std(fs[l])[1]) ** 2).mean() for l in STYLE_LAYERS)
+    assert torch.allclose(parts["content"], content, rtol=1e-4)
+    assert torch.allclose(parts["style"], style, rtol=1e-4)
+    assert torch.allclose(parts["total"], content + 10 * style, rtol=1e-4)
+    model.decoder.zero_grad()
+    parts["total"].backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())  # the encoder stays fixed

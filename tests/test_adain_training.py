@@ -1,0 +1,78 @@
+"""nstlib.adain_training: the decoder learns, checkpoints resume exactly (also after Ctrl-C),
+and a checkpoint refuses to resume a run with other settings."""
+import pytest
+import torch
+
+from nstlib.adain import AdaIN, Encoder
+from nstlib.adain_training import CHECKPOINT, learning_rate, train_decoder
+from nstlib.checkpoint import load_checkpoint
+from nstlib.datasets import ImageSet
+
+TINY = dict(batch_size=2, crop=32, load_size=48, checkpoint_every=2, sample_every=3)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return ImageSet(["tubingen", "golden_gate", "chelsea"], load_size=48), ImageSet(["starry_night", "the_scream"],
+                                                                                     load_size=48)
+
+
+def _model(vgg16, seed):
+    torch.manual_seed(seed)  # the decoder's initial weights
+    return AdaIN(encoder=Encoder(vgg=vgg16))
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(0, 1e-4, 5e-5) == 1e-4
+    assert learning_rate(20_000, 1e-4, 5e-5) == pytest.approx(5e-5)
+
+
+def test_training_lowers_the_loss_and_writes_samples(vgg16, sets, tmp_path):
+    run = train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=40, lr=1e-3, progress=False,
+                        **{**TINY, "sample_every": 20})
+    total = run.history["total"]
+    assert run.stopped == "finished" and run.step == 40 and len(total) == 40
+    assert sum(total[-5:]) < 0.5 * sum(total[:5])
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000020.jpg", "step_0000040.jpg"]
+    assert load_checkpoint(tmp_path / CHECKPOINT)["step"] == 40
+
+
+def test_resuming_matches_an_uninterrupted_run(vgg16, sets, tmp_path):
+    straight = _model(vgg16, 0)
+    train_decoder(straight, *sets, tmp_path / "a", steps=5, progress=False, **TINY)
+
+    first_half = _model(vgg16, 0)
+    train_decoder(first_half, *sets, tmp_path / "b", steps=3, progress=False, **TINY)
+    resumed = _model(vgg16, 123)  # other initial weights: the checkpoint must replace them
+    run = train_decoder(resumed, *sets, tmp_path / "b", steps=5, progress=False, **TINY)
+    assert run.step == 5 and len(run.history["total"]) == 5
+    for (k, a), b in zip(straight.decoder.state_dict().items(), resumed.decoder.state_dict().values()):
+        assert torch.equal(a, b), k
+    a_hist = load_checkpoint(tmp_path / "a" / CHECKPOINT)["history"]
+    assert a_hist["total"] == run.history["total"]
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(vgg16, sets, tmp_path):
+    straight = _model(vgg16, 1)
+    train_decoder(straight, *sets, tmp_path / "a", steps=4, progress=False, **TINY)
+
+    def interrupt(step, losses, model):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    stopped = train_decoder(_model(vgg16, 1), *sets, tmp_path / "b", steps=4, progress=False, callback=interrupt,
+                            **TINY)
+    assert stopped.stopped == "interrupted" and stopped.step == 3
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 3  # saved on Ctrl-C, between checkpoints
+    resumed = _model(vgg16, 99)
+    train_decoder(resumed, *sets, tmp_path / "b", steps=4, progress=False, **TINY)
+    for a, b in zip(straight.decoder.state_dict().values(), resumed.decoder.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_resumes_only_its_own_settings(vgg16, sets, tmp_path):
+    train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=1, progress=False, **TINY)
+    with pytest.raises(ValueError, match="other settings"):
+        train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, **{**TINY, "lr": 1e-3})
+    with pytest.raises(TypeError):
+        train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, learning_rate=1.0)
