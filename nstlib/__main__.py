@@ -4,6 +4,9 @@
     python -m nstlib stylize CONTENT STYLE [STYLE ...] -o out.png [--size --steps --style-weight
                              --preserve-colors --init ...]
                                                 Gatys style transfer (nstlib.stylize)
+    python -m nstlib train-adain --run-dir runs/adain [--content SRC ...] [--style SRC ...] [--steps ...]
+                             [--export decoder.pth]
+                                                train AdaIN's decoder; resumes from the run's checkpoint
 
 CONTENT and STYLE are data-registry names (`python -m nstlib info` lists them) or image files.
 Every argument is checked before the network is loaded, and errors are one line on stderr
@@ -177,20 +180,65 @@ def stylize_command(args) -> str:
     return f"wrote {output} ({w}x{h} px, {result.seconds:.1f} s){note}"
 
 
+def _add_train_adain_parser(sub) -> None:
+    from .adain_training import TrainSettings
+
+    d = TrainSettings()
+    p = sub.add_parser("train-adain", help="train AdaIN's decoder (resumable)",
+                       description="Train AdaIN's decoder on unpaired crops of photos and paintings (Huang & "
+                                   "Belongie 2017). Running the same command again resumes from --run-dir.")
+    p.add_argument("--run-dir", required=True, help="checkpoint, samples and exported decoder go here")
+    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's photos)")
+    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's paintings)")
+    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"total steps ({d.steps})")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
+    p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px")
+    p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
+    p.add_argument("--lr", type=_positive_float, default=d.lr)
+    p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
+    p.add_argument("--sample-every", type=_int_at_least(1), default=d.sample_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--arch", choices=["vgg16", "vgg19"], default="vgg16")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--export", help="after training, write the decoder in fp16 to this file and print its sha256")
+
+
+def train_adain_command(args) -> str:
+    from . import adain, adain_training, runtime
+
+    if args.crop > args.load_size:
+        raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
+    device = runtime.get_device(args.device)
+    content = args.content or data.list_images("content")
+    style = args.style or data.list_images("style")
+    model = adain.AdaIN(arch=args.arch).to(device)
+    run = adain_training.train_decoder(
+        model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
+        load_size=args.load_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every, seed=args.seed)
+    lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
+    if args.export and run.stopped == "finished":
+        digest = adain.export_decoder(model, args.export)
+        lines.append(f"decoder written to {args.export} (sha256 {digest})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, device, quick mode, weights and data found")
     _add_stylize_parser(sub)
+    _add_train_adain_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
-    elif args.command == "stylize":
+    else:
+        command = {"stylize": stylize_command, "train-adain": train_adain_command}[args.command]
         try:
-            print(stylize_command(args))
+            print(command(args))
         except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say
-            print(f"python -m nstlib stylize: error: {e}", file=sys.stderr)
+            print(f"python -m nstlib {args.command}: error: {e}", file=sys.stderr)
             return 2
     return 0
 

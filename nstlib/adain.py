@@ -24,6 +24,8 @@ padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 c
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -159,6 +161,33 @@ class AdaIN(nn.Module):
 
     def forward(self, content: torch.Tensor, style, alpha: float = 1.0, **controls) -> torch.Tensor:
         return self.decode(self.target(content, style, alpha, **controls))
+
+
+# ----------------------------------------------------------------------------- decoder files
+
+def export_decoder(model: AdaIN, path: str | Path) -> str:
+    """Save the decoder's weights in float16 (half the bytes; the decoded images differ by far
+    less than one 8-bit grey level) with the encoder's arch in the file; returns the sha256 for
+    a registry entry. Written atomically."""
+    from .checkpoint import save_checkpoint
+
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.decoder.state_dict().items()}
+    path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "decoder": state})
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
+    """Load weights saved by `export_decoder` into `model` (as float32); checks the arch."""
+    from .checkpoint import load_checkpoint
+
+    saved = load_checkpoint(path)
+    if saved.get("arch") != model.encoder.vgg.arch:
+        raise ValueError(f"{path} holds a decoder for {saved.get('arch')}, the model's encoder is "
+                         f"{model.encoder.vgg.arch}")
+    device = model.encoder.vgg.mean.device
+    model.decoder.load_state_dict({k: v.float() for k, v in saved["decoder"].items()})
+    model.decoder.to(device).eval()
+    return model
 
 
 # ----------------------------------------------------------------------------- training losses

@@ -119,3 +119,19 @@ def test_losses_follow_the_paper(model):
     parts["total"].backward()
     assert all(p.grad is not None for p in model.decoder.parameters())
     assert all(p.grad is None for p in model.encoder.parameters())  # the encoder stays fixed
+
+
+def test_exported_fp16_decoder_is_small_and_loads_back(model, tmp_path):
+    from nstlib.adain import export_decoder, load_decoder
+
+    digest = export_decoder(model, tmp_path / "decoder.pth")
+    size = (tmp_path / "decoder.pth").stat().st_size
+    assert len(digest) == 64 and size < 8e6  # the budget for a shipped decoder
+    other = AdaIN(encoder=model.encoder)
+    load_decoder(other, tmp_path / "decoder.pth")
+    c, s = _images(12), _images(13)
+    with torch.no_grad():
+        assert (other(c, s) - model(c, s)).abs().max() < 2 / 255  # fp16 weights: under 2 grey levels
+    wrong = AdaIN(arch="vgg19", weights=None)
+    with pytest.raises(ValueError, match="decoder for vgg16"):
+        load_decoder(wrong, tmp_path / "decoder.pth")

@@ -76,3 +76,21 @@ def test_a_checkpoint_resumes_only_its_own_settings(vgg16, sets, tmp_path):
         train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, **{**TINY, "lr": 1e-3})
     with pytest.raises(TypeError):
         train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, learning_rate=1.0)
+
+
+def test_the_train_adain_command_trains_resumes_and_exports(tmp_path, capsys):
+    from nstlib.__main__ import main
+
+    argv = ["train-adain", "--run-dir", str(tmp_path / "run"), "--content", "tubingen", "--style", "starry_night",
+            "--steps", "2", "--batch-size", "1", "--crop", "32", "--load-size", "40", "--sample-every", "2",
+            "--device", "cpu", "--export", str(tmp_path / "decoder.pth")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "finished at step 2" in out and "sha256" in out and (tmp_path / "decoder.pth").is_file()
+    argv[argv.index("--steps") + 1] = "3"
+    assert main(argv) == 0
+    assert "finished at step 3" in capsys.readouterr().out  # resumed, one more step
+    assert main(["train-adain", "--run-dir", str(tmp_path / "r2"), "--crop", "64", "--load-size", "48"]) == 2
+    assert "--crop 64 is larger than --load-size 48" in capsys.readouterr().err
+    assert main(["train-adain", "--run-dir", str(tmp_path / "r3"), "--content", "nowhere", "--steps", "1"]) == 2
+    assert "neither a folder" in capsys.readouterr().err
