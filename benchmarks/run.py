@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5] [--only iteration]
     python benchmarks/run.py --only stylize [--stylize-steps 300]     # whole stylisations
+    python benchmarks/run.py --only adain                             # AdaIN inference and training
 
 What it measures, and why it matters for the course:
 * One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
@@ -20,6 +21,11 @@ What it measures, and why it matters for the course:
   weights): 512 px and `--stylize-steps` L-BFGS iterations, loading and the target features
   included; on CUDA also 1024 px coarse-to-fine (256 -> 512 -> 1024, the same steps per scale).
   Run once each (at 35 min on a 2-core CPU, a median is not affordable there).
+* AdaIN (Huang & Belongie 2017) with the VGG-16 encoder: frames per second of one stylisation at
+  256, 512 and 1024 px, with the style's encoding included (a new style every frame) and excluded
+  (the style's features computed once), and decoder training steps per second (batch 8, 256 px
+  crops). On CUDA the networks run channels-last under float16 autocast, as the course's
+  feed-forward notebooks do. Random decoder weights: the cost does not depend on them.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
@@ -155,12 +161,57 @@ def bench_stylize(device, steps):
     return rows
 
 
+def bench_adain(sizes, repeats, device):
+    import contextlib
+
+    from nstlib import adain
+
+    model = adain.AdaIN(weights=None).to(device).eval()
+    fast = device.type == "cuda"
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
+    rows = []
+    for size in sizes:
+        gen = torch.Generator().manual_seed(0)
+        c = torch.rand(1, 3, size, size, generator=gen).to(device)
+        s = torch.rand(1, 3, size, size, generator=gen).to(device)
+        with torch.no_grad(), autocast():
+            fs = model.encoder(s)
+
+            def with_style():
+                model.decode(adain.adain(model.encoder(c), model.encoder(s)))
+
+            def cached_style():
+                model.decode(adain.adain(model.encoder(c), fs))
+
+            for label, fn in (("style encoded every frame", with_style), ("style encoded once", cached_style)):
+                ms = median_ms(fn, repeats, device)
+                rows.append((f"AdaIN inference, {label}", f"{size}x{size}", ms, 1000 / ms))
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(1)
+    c = torch.rand(8, 3, 256, 256, generator=gen).to(device)
+    s = torch.rand(8, 3, 256, 256, generator=gen).to(device)
+
+    def train_step():
+        with autocast():
+            loss = adain.losses(model, c, s)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.decoder.train()
+    ms = median_ms(train_step, repeats, device)
+    rows.append(("AdaIN decoder training step, batch 8", "256x256", ms, 1000 / ms))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize"], default=None)
+    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
@@ -182,6 +233,13 @@ def main():
         print(f"|{'-' * 46}|{'-' * 12}|{'-' * 13}|{'-' * 10}|{'-' * 15}|")
         for what, iterations, evaluations, seconds in bench_stylize(device, args.stylize_steps):
             print(f"| {what:<44} | {iterations:10d} | {evaluations:11d} | {seconds:8.1f} | {seconds / iterations:13.3f} |")
+
+    if args.only in (None, "adain"):
+        print("\nAdaIN, VGG-16 encoder" + (" (channels-last, float16 autocast)" if device.type == "cuda" else ""))
+        print(f"| {'what':<46} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
+        for what, size, ms, rate in bench_adain(sorted(set(args.sizes) | {1024}), args.repeats, device):
+            print(f"| {what:<46} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     rows = []
     if args.only in (None, "features"):
