@@ -1,0 +1,136 @@
+"""StyleBank: Chen, Yuan, Liao, Yu & Hua, "StyleBank: An Explicit Representation for Neural Image
+Style Transfer" (CVPR 2017).
+
+One auto-encoder shared by every style, and one small convolutional *filter bank* per style that
+acts on the encoder's feature map:
+
+    O   = D(E(I))                 the auto-encoder branch: reconstruct the photo         (Sec. 3.1)
+    O_i = D(K_i (x) E(I))         the stylising branch for style i, (x) = convolution
+
+Because (x) is linear in the filters, styles fuse at the level of banks (Sec. 4.3):
+
+    linear fusion   K~ = sum_i w_i K_i                       one image-level blend of styles
+    region fusion   F~ = sum_i K_i (x) (M_i o E(I))          style i where mask M_i is 1
+
+Architecture (Sec. 3.1, as in the paper's Table/Fig. 2): the encoder is one stride-1 9x9
+convolution and two stride-2 3x3 convolutions (32, 64, 128 channels), each followed by instance
+normalisation and ReLU; the decoder mirrors it with x2 upsampling + 3x3 convolutions and ends
+with a 9x9 convolution to RGB without normalisation. Each bank is one 3x3 convolution from 128 to
+128 channels (147k parameters, 0.6 MB in float32: the paper's point is that a style is cheap).
+Reflection padding throughout.
+
+Training alternates T steps of the stylising branch with one step of the auto-encoder branch
+(Sec. 3.2, "(T+1)-step alternation"); see nstlib.stylebank_training.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WIDTHS = (32, 64, 128)
+
+
+def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1, bias: bool = True) -> list[nn.Module]:
+    return [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride, bias=bias)]
+
+
+def _norm_relu(channels: int) -> list[nn.Module]:
+    return [nn.InstanceNorm2d(channels, affine=True), nn.ReLU()]
+
+
+def build_encoder() -> nn.Sequential:
+    """E: 9x9/1 (3->32), 3x3/2 (32->64), 3x3/2 (64->128), each + instance norm + ReLU: (B,3,H,W) -> (B,128,H/4,W/4)."""
+    a, b, c = WIDTHS
+    return nn.Sequential(*_conv(3, a, 9), *_norm_relu(a), *_conv(a, b, 3, 2), *_norm_relu(b),
+                         *_conv(b, c, 3, 2), *_norm_relu(c))
+
+
+def build_decoder() -> nn.Sequential:
+    """D: (x2 up + 3x3 conv + IN + ReLU) twice, then a 9x9 conv to RGB without normalisation."""
+    a, b, c = WIDTHS
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_conv(c, b, 3), *_norm_relu(b),
+                         nn.Upsample(scale_factor=2, mode="nearest"), *_conv(b, a, 3), *_norm_relu(a),
+                         *_conv(a, 3, 9))
+
+
+def build_bank() -> nn.Sequential:
+    """K_i: one 3x3 convolution on the 128-channel feature map, filters only (no bias), so that
+    K_i (x) F is linear in F and both fusions below are exact: a bias would add every bank's
+    offset even where its region mask is 0."""
+    return nn.Sequential(*_conv(WIDTHS[-1], WIDTHS[-1], 3, bias=False))
+
+
+class StyleBank(nn.Module):
+    """The shared encoder/decoder and `n_styles` banks. `model(content, style_id)` stylises;
+    `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], H and W multiples of 4;
+    outputs are not clamped during training (clamp them to show them)."""
+
+    def __init__(self, n_styles: int):
+        super().__init__()
+        if n_styles < 1:
+            raise ValueError(f"n_styles must be >= 1, got {n_styles}")
+        self.encoder = build_encoder()
+        self.decoder = build_decoder()
+        self.banks = nn.ModuleList(build_bank() for _ in range(n_styles))
+
+    @property
+    def n_styles(self) -> int:
+        return len(self.banks)
+
+    def add_style(self) -> int:
+        """Append a fresh bank (incremental learning, Sec. 4.2); returns its style id."""
+        self.banks.append(build_bank().to(next(self.parameters()).device))
+        return self.n_styles - 1
+
+    def _check_id(self, style_id: int) -> None:
+        if not 0 <= style_id < self.n_styles:
+            raise ValueError(f"style_id {style_id} out of range: this model has {self.n_styles} styles")
+
+    def forward(self, content: torch.Tensor, style_id: int | None) -> torch.Tensor:
+        _check_multiple_of_4(content)
+        features = self.encoder(content)
+        if style_id is None:
+            return self.decoder(features)
+        self._check_id(style_id)
+        return self.decoder(self.banks[style_id](features))
+
+    def fuse_linear(self, content: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+        """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters blended by
+        `weights`, one per style (normalised to sum 1)."""
+        if len(weights) != self.n_styles or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"need {self.n_styles} weights >= 0, not all 0; got {list(weights)}")
+        _check_multiple_of_4(content)
+        total = float(sum(weights))
+        conv = [bank[1] for bank in self.banks]  # each bank: (pad, conv)
+        weight = sum((w / total) * c.weight for w, c in zip(weights, conv))  # (128, 128, 3, 3)
+        features = F.pad(self.encoder(content), (1, 1, 1, 1), mode="reflect")
+        return self.decoder(F.conv2d(features, weight))
+
+    def fuse_regions(self, content: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Region fusion: decode sum_i K_i (x) (M_i o E(I)), masks (H, W) or (1, 1, H, W) in
+        [0, 1] at the image's size, one per style, downsampled to the feature map by area."""
+        if len(masks) != self.n_styles:
+            raise ValueError(f"need one mask per style ({self.n_styles}), got {len(masks)}")
+        _check_multiple_of_4(content)
+        features = self.encoder(content)
+        fused = 0
+        for bank, m in zip(self.banks, masks):
+            m = m.to(features)
+            m = m[None, None] if m.dim() == 2 else m
+            fused = fused + bank(features * F.interpolate(m, size=features.shape[-2:], mode="area"))
+        return self.decoder(fused)
+
+
+def _check_multiple_of_4(x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected images (B, 3, H, W), got {tuple(x.shape)}")
+    if x.shape[-1] % 4 or x.shape[-2] % 4:
+        raise ValueError(f"height and width must be multiples of 4 (two stride-2 convolutions), got "
+                         f"{tuple(x.shape[-2:])}; crop or resize first")
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

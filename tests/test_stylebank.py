@@ -1,0 +1,155 @@
+"""nstlib.stylebank and its training: the architecture, both fusions, the per-sample Gram loss,
+the (T+1) alternation with the auto-encoder gradient rescaling, incremental banks, and resume."""
+import pytest
+import torch
+import torch.nn as nn
+
+from nstlib.datasets import ImageSet
+from nstlib.losses import gram, style_layer_loss
+from nstlib.stylebank import StyleBank, build_bank, build_decoder, build_encoder, parameter_count
+from nstlib.stylebank_training import (CHECKPOINT, StyleBankSettings, perceptual_losses, style_targets,
+                                       train_stylebank)
+from nstlib.checkpoint import load_checkpoint
+
+
+def _images(seed, n=2, h=32, w=40):
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def test_architecture_follows_the_paper():
+    enc, dec = build_encoder(), build_decoder()
+    convs = [m for m in enc if isinstance(m, nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == [((9, 9), (1, 1), 32), ((3, 3), (2, 2), 64),
+                                                                          ((3, 3), (2, 2), 128)]
+    assert sum(isinstance(m, nn.InstanceNorm2d) for m in enc) == 3
+    dconvs = [m for m in dec if isinstance(m, nn.Conv2d)]
+    assert dconvs[-1].kernel_size == (9, 9) and dconvs[-1].out_channels == 3
+    assert isinstance(dec[-1], nn.Conv2d)  # no normalisation or activation after the last conv
+    assert parameter_count(build_bank()) == 128 * 128 * 9  # a style costs 147k parameters
+    x = _images(0)
+    assert enc(x).shape == (2, 128, 8, 10) and dec(enc(x)).shape == x.shape
+
+
+def test_forward_branches_and_errors():
+    torch.manual_seed(0)
+    model = StyleBank(3)
+    x = _images(1)
+    assert model(x, None).shape == model(x, 2).shape == x.shape
+    with pytest.raises(ValueError, match="out of range"):
+        model(x, 3)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        model(torch.rand(1, 3, 30, 40), 0)
+    assert model.add_style() == 3 and model.n_styles == 4
+
+
+def test_linear_fusion_one_zero_equals_bank_one_and_is_linear():
+    torch.manual_seed(1)
+    model = StyleBank(2).eval()
+    x = _images(2)
+    with torch.no_grad():
+        assert torch.allclose(model.fuse_linear(x, [1, 0]), model(x, 0), atol=1e-5)
+        assert torch.allclose(model.fuse_linear(x, [0, 3]), model(x, 1), atol=1e-5)
+        f = model.encoder(x)
+        mixed = 0.25 * model.banks[0](f) + 0.75 * model.banks[1](f)  # convolution is linear in the filters
+        assert torch.allclose(model.fuse_linear(x, [1, 3]), model.decoder(mixed), atol=1e-5)
+    with pytest.raises(ValueError, match="weights"):
+        model.fuse_linear(x, [1])
+
+
+def test_region_fusion_with_a_full_mask_equals_the_single_style():
+    torch.manual_seed(2)
+    model = StyleBank(2).eval()
+    x = _images(3)
+    ones, zeros = torch.ones(32, 40), torch.zeros(32, 40)
+    with torch.no_grad():
+        assert torch.allclose(model.fuse_regions(x, [ones, zeros]), model(x, 0), atol=1e-5)
+        assert torch.allclose(model.fuse_regions(x, [zeros, ones]), model(x, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="one mask per style"):
+        model.fuse_regions(x, [ones])
+
+
+def test_style_loss_uses_one_gram_matrix_per_sample(vgg16):
+    a, b = _images(4, n=1), _images(5, n=1)
+    batch = torch.cat([a, b])
+    targets = style_targets(vgg16, [_images(6, n=1)], 64)[0]
+    cfg = StyleBankSettings(content_weight=0, tv_weight=0, style_weight=1)
+    both = perceptual_losses(vgg16, batch, batch, targets, cfg)["style"]
+    each = [perceptual_losses(vgg16, x, x, targets, cfg)["style"] for x in (a, b)]
+    assert torch.allclose(both, (each[0] + each[1]) / 2, rtol=1e-5)  # the batch's mean of per-image losses
+    f = vgg16.extract(batch, "relu2_2")["relu2_2"]
+    pooled = f.transpose(0, 1).reshape(1, f.shape[1], -1)  # the wrong way: one Gram over the batch
+    batch_gram = pooled @ pooled.transpose(1, 2) / pooled.shape[-1]
+    assert not torch.allclose(gram(f)[0], batch_gram[0], rtol=1e-2)
+    assert style_layer_loss(gram(f), targets["relu2_2"]) > 0
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return ImageSet(["tubingen", "chelsea"], load_size=48)
+
+
+TINY = dict(batch_size=2, crop=32, style_size=64, checkpoint_every=2, T=2)
+
+
+def test_alternation_and_gradient_rescaling(vgg16, photos, tmp_path):
+    torch.manual_seed(3)
+    model = StyleBank(2)
+    seen = []
+    run = train_stylebank(model, photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=6, progress=False,
+                          callback=lambda step, values: seen.append(values["branch"]), **TINY)
+    assert [b < 0 for b in seen] == [False, False, True] * 2  # T = 2 stylising steps, then the auto-encoder
+    assert run.history["reconstruction"][2] > 0
+
+
+def test_auto_encoder_gradient_is_rescaled_to_the_stylising_gradient(vgg16, photos, tmp_path, monkeypatch):
+    """Capture the shared parameters' gradient norm at the optimizer step of an auto-encoder step:
+    it must be lambda times the last stylising step's norm."""
+    torch.manual_seed(4)
+    model = StyleBank(1)
+    shared = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    norms = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in shared if p.grad is not None))))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    train_stylebank(model, photos, ["starry_night"], vgg16, tmp_path, steps=3, progress=False, ae_lambda=0.5,
+                    **{**TINY, "T": 2})
+    assert norms[2] == pytest.approx(0.5 * norms[1], rel=1e-4)
+
+
+def test_incremental_training_changes_only_the_new_bank(vgg16, photos, tmp_path):
+    torch.manual_seed(5)
+    model = StyleBank(1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    new = model.add_style()
+    initial_new_bank = model.banks[new][1].weight.detach().clone()
+    run = train_stylebank(model, photos, ["starry_night", "the_scream"], vgg16, tmp_path, only_styles=[new],
+                          steps=3, progress=False, **TINY)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # encoder, decoder, bank 0 untouched
+    assert not torch.equal(after[f"banks.{new}.1.weight"], initial_new_bank)  # the new bank learned
+    assert all(b == new for b in run.history["branch"])  # no auto-encoder steps
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again afterwards
+
+
+def test_resume_matches_an_uninterrupted_run(vgg16, photos, tmp_path):
+    styles = ["starry_night", "the_scream"]
+    torch.manual_seed(6)
+    straight = StyleBank(2)
+    train_stylebank(straight, photos, styles, vgg16, tmp_path / "a", steps=5, progress=False, **TINY)
+    torch.manual_seed(6)
+    part = StyleBank(2)
+    train_stylebank(part, photos, styles, vgg16, tmp_path / "b", steps=3, progress=False, **TINY)
+    torch.manual_seed(99)
+    resumed = StyleBank(2)  # other initial weights: the checkpoint replaces them
+    run = train_stylebank(resumed, photos, styles, vgg16, tmp_path / "b", steps=5, progress=False, **TINY)
+    assert run.step == 5
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 5
+    with pytest.raises(ValueError, match="other settings"):
+        train_stylebank(StyleBank(2), photos, styles, vgg16, tmp_path / "b", steps=6, progress=False,
+                        **{**TINY, "T": 3})
