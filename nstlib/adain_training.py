@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
+                         set_rng_state)
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 
@@ -81,7 +82,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     path = run_dir / CHECKPOINT
     if path.is_file():
         state = load_checkpoint(path, map_location=device)
-        _check_same_settings(state["settings"], asdict(cfg), path)
+        check_same_settings(state["settings"], asdict(cfg), path)
         model.decoder.load_state_dict(state["decoder"])
         optimizer.load_state_dict(state["optimizer"])
         history, step = state["history"], state["step"]
@@ -94,7 +95,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
 
     sample_pairs = None
     stopped = "finished"
-    bar = _progress(cfg.steps, step, progress)
+    bar = progress_bar(cfg.steps, step, "training the decoder", progress)
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
     model.decoder.train()
     try:
@@ -150,19 +151,3 @@ def write_samples(model: adain_lib.AdaIN, pairs, path: Path) -> Path:
             rows.append(torch.cat([c, s, model(c, s)], dim=3))  # (1, 3, H, 3W)
     model.decoder.train(was_training)
     return save_image(torch.cat(rows, dim=2), path)  # (1, 3, 4H, 3W)
-
-
-def _check_same_settings(saved: dict, current: dict, path: Path) -> None:
-    """A checkpoint resumes only the run it came from: every setting but `steps` must agree."""
-    differ = {k: (saved.get(k), v) for k, v in current.items() if k != "steps" and saved.get(k) != v}
-    if differ:
-        raise ValueError(f"{path} was made with other settings {differ} (saved, now); use another "
-                         "run_dir or the same settings")
-
-
-def _progress(total: int, done: int, enabled: bool):
-    if not enabled or total == done:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=done, desc="training the decoder", unit="step")

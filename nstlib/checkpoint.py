@@ -80,3 +80,21 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     except Exception as e:  # noqa: BLE001 - pickle, zip and EOF errors all mean the same here
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to "
                          "start afresh") from None
+
+
+def check_same_settings(saved: dict, current: dict, path: Path, free: tuple[str, ...] = ("steps",)) -> None:
+    """A checkpoint resumes only the run it came from: every setting except those in `free` (the
+    total number of steps, by default) must agree."""
+    differ = {k: (saved.get(k), v) for k, v in current.items() if k not in free and saved.get(k) != v}
+    if differ:
+        raise ValueError(f"{path} was made with other settings {differ} (saved, now); use another "
+                         "run_dir or the same settings")
+
+
+def progress_bar(total: int, done: int, desc: str, enabled: bool = True):
+    """A tqdm bar for a training run resumed at step `done`, or None when disabled or finished."""
+    if not enabled or done >= total:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=desc, unit="step")

@@ -32,7 +32,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
+                         set_rng_state)
 from .datasets import ImageSet
 from .features import VGGFeatures
 from .images import load_image
@@ -133,8 +134,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     path = Path(run_dir) / CHECKPOINT
     if path.is_file():
         state = load_checkpoint(path, map_location=device)
-        if state["settings"] | {"steps": cfg.steps} != asdict(cfg) or state["ids"] != ids:
-            raise ValueError(f"{path} was made with other settings; use another run_dir or the same settings")
+        check_same_settings(state["settings"] | {"ids": state["ids"]}, asdict(cfg) | {"ids": ids}, path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, step, last_style_grad = state["history"], state["step"], state["last_style_grad"]
@@ -148,10 +148,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     frozen = [p for p in model.parameters() if all(p is not q for q in trainable)]
     for p in frozen:
         p.requires_grad_(False)
-    bar = None
-    if progress and step < cfg.steps:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.steps, initial=step, desc="training StyleBank", unit="step")
+    bar = progress_bar(cfg.steps, step, "training StyleBank", progress)
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
     stopped = "finished"
     model.train()

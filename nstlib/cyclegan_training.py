@@ -1,0 +1,218 @@
+"""Training CycleGAN (Zhu et al. 2017, Sec. 4 and Appendix 7.1) and pix2pix (Isola et al. 2017),
+resumable, on a `TranslationTask` (or any object with the same batch methods).
+
+CycleGAN, per step: update G and F together on
+    L_GAN(G, D_B) + L_GAN(F, D_A) + lambda L_cyc + 0.5 lambda L_identity,
+then D_A and D_B on half the LSGAN loss of real images and of generated ones drawn through an
+image pool of 50. Adam, lr 2e-4, beta1 0.5; the lr stays constant for the first half of the
+steps and decays linearly to 0 over the second half (the paper's 100 + 100 epochs).
+
+pix2pix, per step: G on the conditional GAN loss (cross-entropy, as in the paper) plus
+100 * ||G(a) - b||_1, then D on real (a, b) and fake (a, G(a)) pairs, halved.
+
+`run_dir/checkpoint.pt` holds the networks, optimizers, step, histories, the image pools, the
+task's sampling generator and every RNG: resuming gives the same weights as not stopping. On
+Colab, point run_dir at Google Drive (`/content/drive/MyDrive/...`) to survive a disconnect.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
+                         set_rng_state)
+from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
+                       UNetGenerator, cycle_loss, lsgan_loss)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class GANSettings:
+    steps: int = 20_000
+    batch_size: int = 1  # the paper's
+    lr: float = 2e-4
+    beta1: float = 0.5
+    cycle_weight: float = CYCLE_WEIGHT
+    identity_weight: float = IDENTITY_WEIGHT  # times cycle_weight; 0 switches the identity loss off
+    l1_weight: float = L1_WEIGHT  # pix2pix
+    pool_size: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 250
+    seed: int = 0
+
+
+@dataclass
+class GANRun:
+    history: dict[str, list[float]]  # per step losses, plus 'eval_step', 'psnr', 'ssim' per evaluation
+    step: int
+    stopped: str
+    settings: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """1 for the first half of the run, then linearly down to 0 at the end."""
+    half = steps // 2
+    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
+
+
+class CycleGAN(nn.Module):
+    """G: A -> B, F: B -> A (ResNet generators), D_A and D_B (PatchGANs)."""
+
+    def __init__(self, blocks: int = 6, width: int = 64):
+        super().__init__()
+        self.G, self.F = ResnetGenerator(blocks, width), ResnetGenerator(blocks, width)
+        self.D_A, self.D_B = PatchDiscriminator(width=width), PatchDiscriminator(width=width)
+
+
+class Pix2Pix(nn.Module):
+    """G: A -> B (U-Net) and a conditional PatchGAN D on (a, b) concatenated."""
+
+    def __init__(self, depth: int = 7, width: int = 64):
+        super().__init__()
+        self.G = UNetGenerator(depth, width)
+        self.D = PatchDiscriminator(in_channels=6, width=width)
+
+
+def bce_gan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    """The original GAN loss on logits: cross-entropy against all-ones (real) or all-zeros."""
+    target = torch.ones_like(scores) if real else torch.zeros_like(scores)
+    return F.binary_cross_entropy_with_logits(scores, target)
+
+
+def _cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+    for d in (model.D_A, model.D_B):
+        d.requires_grad_(False)  # the generator step must not train the discriminators
+    fake_b, fake_a = model.G(a), model.F(b)
+    losses = {"gan_G": lsgan_loss(model.D_B(fake_b), True), "gan_F": lsgan_loss(model.D_A(fake_a), True),
+              "cycle": cycle_loss(model.F(fake_b), a) + cycle_loss(model.G(fake_a), b)}
+    total = losses["gan_G"] + losses["gan_F"] + cfg.cycle_weight * losses["cycle"]
+    if cfg.identity_weight > 0:
+        losses["identity"] = cycle_loss(model.G(b), b) + cycle_loss(model.F(a), a)
+        total = total + cfg.identity_weight * cfg.cycle_weight * losses["identity"]
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    opt_g.step()
+    for d in (model.D_A, model.D_B):
+        d.requires_grad_(True)
+    losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True) + lsgan_loss(model.D_B(pools[1].query(fake_b)), False))
+    losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True) + lsgan_loss(model.D_A(pools[0].query(fake_a)), False))
+    opt_d.zero_grad(set_to_none=True)
+    (losses["D_A"] + losses["D_B"]).backward()
+    opt_d.step()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def _pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+    model.D.requires_grad_(False)
+    fake = model.G(a)
+    losses = {"gan_G": bce_gan_loss(model.D(torch.cat([a, fake], 1)), True), "l1": (fake - b).abs().mean()}
+    opt_g.zero_grad(set_to_none=True)
+    (losses["gan_G"] + cfg.l1_weight * losses["l1"]).backward()
+    opt_g.step()
+    model.D.requires_grad_(True)
+    losses["D"] = 0.5 * (bce_gan_loss(model.D(torch.cat([a, b], 1)), True)
+                         + bce_gan_loss(model.D(torch.cat([a, fake.detach()], 1)), False))
+    opt_d.zero_grad(set_to_none=True)
+    losses["D"].backward()
+    opt_d.step()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, progress: bool = True,
+                      callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
+                      **settings) -> GANRun:
+    """Train a CycleGAN on task.unpaired_batch or a Pix2Pix on task.paired_batch until `steps`
+    steps are done in total, evaluating task.evaluate(G) every `eval_every` steps; resumes from
+    run_dir's checkpoint."""
+    cfg = GANSettings(**settings)
+    if cfg.steps < 0 or cfg.batch_size < 1 or cfg.checkpoint_every < 1 or cfg.eval_every < 1:
+        raise ValueError("steps must be >= 0; batch_size, checkpoint_every and eval_every >= 1")
+    paired = isinstance(model, Pix2Pix)
+    device = next(model.parameters()).device
+    if paired:
+        generators, discriminators, step_fn, batches = [model.G], [model.D], _pix2pix_step, task.paired_batch
+    else:
+        generators, discriminators, step_fn, batches = ([model.G, model.F], [model.D_A, model.D_B],
+                                                        _cyclegan_step, task.unpaired_batch)
+    params = lambda nets: itertools.chain.from_iterable(n.parameters() for n in nets)  # noqa: E731
+    opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(2)]
+    history: dict[str, list[float]] = {"seconds": [], "eval_step": [], "psnr": [], "ssim": []}
+    step = 0
+    path = Path(run_dir) / CHECKPOINT
+    if path.is_file():
+        state = load_checkpoint(path, map_location=device)
+        check_same_settings(state["settings"] | {"paired": state["paired"]}, asdict(cfg) | {"paired": paired}, path)
+        model.load_state_dict(state["model"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        for pool, s in zip(pools, state["pools"]):
+            pool.load_state_dict(s)
+        task.load_state_dict(state["task"])
+        history, step = state["history"], state["step"]
+        set_rng_state(state["rng"])
+
+    def checkpoint() -> Path:
+        return save_checkpoint(path, {"model": model.state_dict(), "opt_g": opt_g.state_dict(),
+                                      "opt_d": opt_d.state_dict(), "pools": [p.state_dict() for p in pools],
+                                      "task": task.state_dict(), "step": step, "history": history,
+                                      "settings": asdict(cfg), "paired": paired, "rng": rng_state()})
+
+    def evaluate() -> None:
+        for g in generators:
+            g.eval()
+        scores = task.evaluate(model.G)
+        for g in generators:
+            g.train()
+        history["eval_step"].append(step)
+        history["psnr"].append(scores["psnr"])
+        history["ssim"].append(scores["ssim"])
+
+    if not history["eval_step"]:
+        evaluate()  # step 0: the untrained generator
+    bar = progress_bar(cfg.steps, step, "training pix2pix" if paired else "training CycleGAN", progress)
+    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    stopped = "finished"
+    model.train()
+    try:
+        while step < cfg.steps:
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
+            a, b = batches(cfg.batch_size)
+            values = step_fn(model, a.to(device), b.to(device), opt_g, opt_d, pools, cfg)
+            if not all(math.isfinite(v) for v in values.values()):
+                raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
+            step += 1
+            for k, v in values.items():
+                history.setdefault(k, []).append(v)
+            history["seconds"].append(time.perf_counter() - start)
+            if bar is not None:
+                bar.update(1)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                evaluate()
+                if bar is not None:
+                    bar.set_postfix(psnr=f"{history['psnr'][-1]:.2f}", refresh=False)
+            if step % cfg.checkpoint_every == 0:
+                checkpoint()
+            if callback is not None:
+                callback(step, values, model)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        if bar is not None:
+            bar.close()
+    saved = checkpoint()
+    model.eval()
+    return GANRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)

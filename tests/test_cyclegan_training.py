@@ -1,0 +1,91 @@
+"""The offline translation task (known answer T(a)) and CycleGAN / pix2pix training: schedules,
+losses recorded, evaluation, and exact resume."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from nstlib import data
+from nstlib.checkpoint import load_checkpoint
+from nstlib.cyclegan_training import CHECKPOINT, CycleGAN, Pix2Pix, lr_factor, train_translation
+from nstlib.translation_task import LIFT, MIX, TranslationTask, disjoint, psnr, tone_transform
+
+
+@pytest.fixture(scope="module")
+def task():
+    return TranslationTask.from_registry(crop=32, load_size=48, test_crops=4)
+
+
+def test_tone_transform_is_the_documented_colour_grade():
+    x = torch.rand(1, 3, 5, 6, generator=torch.Generator().manual_seed(0))
+    by_hand = LIFT + (1 - LIFT) * torch.einsum("ij,bjhw->bihw", MIX, x).clamp(0, 1) ** 0.75
+    assert torch.allclose(tone_transform(x), by_hand)
+    assert tone_transform(torch.zeros(1, 3, 2, 2)).min() == pytest.approx(LIFT)  # lifted blacks
+
+
+def test_the_task_splits_photos_three_ways_and_knows_the_answer(task):
+    photos = data.list_images("content")
+    a, b, test = photos[0::3], photos[1::3], photos[2::3]
+    assert disjoint(a, b, test) and len(a) + len(b) + len(test) == len(photos)
+    x, y = task.unpaired_batch(3)
+    assert x.shape == y.shape == (3, 3, 32, 32)
+    x, y = task.paired_batch(2, flip=False)
+    assert torch.allclose(y, tone_transform(x))
+    baseline = task.evaluate(None)  # G(a) = a
+    assert 5 < baseline["psnr"] < 30 and 0 < baseline["ssim"] < 1  # the transform is not trivial
+
+    class Oracle(nn.Module):
+        def forward(self, x):
+            return tone_transform(x)
+
+    assert task.evaluate(Oracle())["psnr"] > 60  # the true transform: perfect up to float rounding
+    assert psnr(torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.1)) == pytest.approx(20.0)
+
+
+def test_lr_schedule_is_constant_then_linear_to_zero():
+    assert [lr_factor(s, 10) for s in (0, 4, 5, 6, 10)] == [1.0, 1.0, 1.0, 0.8, 0.0]
+
+
+TINY = dict(batch_size=2, checkpoint_every=2, eval_every=2, pool_size=3)
+
+
+def _cyclegan(seed):
+    torch.manual_seed(seed)
+    return CycleGAN(blocks=1, width=8)
+
+
+def _pix2pix(seed):
+    torch.manual_seed(seed)
+    return Pix2Pix(depth=5, width=8)
+
+
+def test_cyclegan_training_records_losses_and_quality(task, tmp_path):
+    run = train_translation(_cyclegan(0), task, tmp_path, steps=3, progress=False, **TINY)
+    assert run.step == 3 and run.stopped == "finished"
+    assert {"gan_G", "gan_F", "cycle", "identity", "D_A", "D_B"} <= set(run.history)
+    assert run.history["eval_step"] == [0, 2, 3] and len(run.history["psnr"]) == 3
+    no_identity = train_translation(_cyclegan(0), task, tmp_path / "n", steps=1, progress=False, identity_weight=0,
+                                    **TINY)
+    assert "identity" not in no_identity.history
+
+
+@pytest.mark.parametrize("make", [_cyclegan, _pix2pix], ids=["cyclegan", "pix2pix"])
+def test_resume_matches_an_uninterrupted_run(task, tmp_path, make):
+    straight = make(1)
+    fresh_task = lambda: TranslationTask.from_registry(crop=32, load_size=48, test_crops=4)  # noqa: E731
+    train_translation(straight, fresh_task(), tmp_path / "a", steps=4, progress=False, **TINY)
+    train_translation(make(1), fresh_task(), tmp_path / "b", steps=2, progress=False, **TINY)
+    resumed = make(7)  # other initial weights: replaced by the checkpoint
+    run = train_translation(resumed, fresh_task(), tmp_path / "b", steps=4, progress=False, **TINY)
+    assert run.step == 4
+    for (k, x), y in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(x, y), k
+    saved = load_checkpoint(tmp_path / "a" / CHECKPOINT)["history"]
+    assert saved["psnr"] == run.history["psnr"]
+
+
+def test_pix2pix_records_l1_and_refuses_a_cyclegan_checkpoint(task, tmp_path):
+    run = train_translation(_pix2pix(2), task, tmp_path, steps=2, progress=False, **TINY)
+    assert {"gan_G", "l1", "D"} <= set(run.history)
+    with pytest.raises(ValueError, match="other settings"):
+        train_translation(_cyclegan(2), task, tmp_path, steps=3, progress=False, **TINY)
