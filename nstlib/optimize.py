@@ -142,7 +142,7 @@ class StyleTerm(Term):
         if layer not in self._guides:
             if self.mask.shape[-2:] != image.shape[-2:]:
                 raise ValueError(f"StyleTerm: the mask is {tuple(self.mask.shape[-2:])} but the image is "
-                                 f"{tuple(image.shape[-2:])}; resize it with nstlib.images.resize")
+                                 f"{tuple(image.shape[-2:])}; resize it, e.g. nstlib.images.load_mask(source, size=(H, W))")
             self._guides[layer] = layer_guide(self.mask.to(f.device), f)
         return guided_gram(f, self._guides[layer])
 
