@@ -23,8 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib
-from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 
@@ -88,53 +87,47 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
         history, step = state["history"], state["step"]
         set_rng_state(state["rng"], generator)
 
-    def checkpoint() -> Path:
+    def checkpoint(step: int) -> Path:
         return save_checkpoint(path, {"decoder": model.decoder.state_dict(), "optimizer": optimizer.state_dict(),
                                       "step": step, "history": history, "settings": asdict(cfg),
                                       "rng": rng_state(generator)})
 
-    sample_pairs = None
-    stopped = "finished"
-    bar = progress_bar(cfg.steps, step, "training the decoder", progress)
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+
+    def one_step(step: int) -> dict[str, float]:
+        lr = learning_rate(step, cfg.lr, cfg.lr_decay)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        c, s = next(batches)
+        parts = adain_lib.losses(model, c.to(device), s.to(device), cfg.style_weight)
+        values = {k: float(v.detach()) for k, v in parts.items()}
+        if not math.isfinite(values["total"]):
+            raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        optimizer.step()
+        for k, v in values.items():
+            history[k].append(v)
+        history["lr"].append(lr)
+        history["seconds"].append(time.perf_counter() - start)
+        return values
+
+    sample_pairs = []
+
+    def after_step(step: int, values: dict[str, float]) -> dict:
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            if not sample_pairs:  # fixed pairs, from their own generator: no effect on training
+                g = torch.Generator().manual_seed(cfg.seed + 1)
+                sample_pairs.extend((content.random_crop(cfg.crop, g), style.random_crop(cfg.crop, g))
+                                    for _ in range(4))
+            write_samples(model, sample_pairs, run_dir / "samples" / f"step_{step:07d}.jpg")
+        if callback is not None:
+            callback(step, values, model)
+        return {"loss": f"{values['total']:.3g}"}
+
     model.decoder.train()
-    try:
-        while step < cfg.steps:
-            lr = learning_rate(step, cfg.lr, cfg.lr_decay)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            c, s = next(batches)
-            parts = adain_lib.losses(model, c.to(device), s.to(device), cfg.style_weight)
-            values = {k: float(v.detach()) for k, v in parts.items()}
-            if not math.isfinite(values["total"]):
-                raise FloatingPointError(f"the loss became {values['total']} at step {step}; "
-                                         "lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            optimizer.step()
-            step += 1
-            for k, v in values.items():
-                history[k].append(v)
-            history["lr"].append(lr)
-            history["seconds"].append(time.perf_counter() - start)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{values['total']:.3g}", refresh=False)
-            if step % cfg.sample_every == 0 or step == cfg.steps:
-                if sample_pairs is None:  # fixed pairs, from their own generator: no effect on training
-                    g = torch.Generator().manual_seed(cfg.seed + 1)
-                    sample_pairs = [(content.random_crop(cfg.crop, g), style.random_crop(cfg.crop, g)) for _ in range(4)]
-                write_samples(model, sample_pairs, run_dir / "samples" / f"step_{step:07d}.jpg")
-            if step % cfg.checkpoint_every == 0:
-                checkpoint()
-            if callback is not None:
-                callback(step, values, model)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        if bar is not None:
-            bar.close()
-    saved = checkpoint()  # at the end and on Ctrl-C
+    step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
+                                     "training the decoder", progress, after_step)
     model.decoder.eval()
     return TrainRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,3 +99,32 @@ def progress_bar(total: int, done: int, desc: str, enabled: bool = True):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, desc=desc, unit="step")
+
+
+def run_steps(step: int, steps: int, one_step: Callable[[int], dict], save: Callable[[int], Path],
+              checkpoint_every: int, desc: str, progress: bool = True,
+              after_step: Callable[[int, dict], dict | None] | None = None) -> tuple[int, str, Path]:
+    """The loop every trainer shares: from `step` to `steps`, call one_step(step) (the update; it
+    returns the step's values), then after_step(new_step, values) (samples, evaluation, the user's
+    callback; it may return a dict to show on the progress bar), and save(new_step) every
+    `checkpoint_every` steps. Ctrl-C ends the loop; either way a final save(step) is made.
+    Returns (steps done, 'finished' or 'interrupted', the checkpoint's path)."""
+    bar = progress_bar(steps, step, desc, progress)
+    stopped = "finished"
+    try:
+        while step < steps:
+            values = one_step(step)
+            step += 1
+            shown = after_step(step, values) if after_step is not None else None
+            if bar is not None:
+                bar.update(1)
+                if shown:
+                    bar.set_postfix(shown, refresh=False)
+            if step % checkpoint_every == 0:
+                save(step)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        if bar is not None:
+            bar.close()
+    return step, stopped, save(step)

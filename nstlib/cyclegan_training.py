@@ -27,8 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
                        UNetGenerator, cycle_loss, lsgan_loss)
 
@@ -163,13 +162,13 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         history, step = state["history"], state["step"]
         set_rng_state(state["rng"])
 
-    def checkpoint() -> Path:
+    def checkpoint(step: int) -> Path:
         return save_checkpoint(path, {"model": model.state_dict(), "opt_g": opt_g.state_dict(),
                                       "opt_d": opt_d.state_dict(), "pools": [p.state_dict() for p in pools],
                                       "task": task.state_dict(), "step": step, "history": history,
                                       "settings": asdict(cfg), "paired": paired, "rng": rng_state()})
 
-    def evaluate() -> None:
+    def evaluate(step: int) -> None:
         for g in generators:
             g.eval()
         scores = task.evaluate(model.G)
@@ -180,39 +179,31 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         history["ssim"].append(scores["ssim"])
 
     if not history["eval_step"]:
-        evaluate()  # step 0: the untrained generator
-    bar = progress_bar(cfg.steps, step, "training pix2pix" if paired else "training CycleGAN", progress)
+        evaluate(0)  # the untrained generator
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
-    stopped = "finished"
+
+    def one_step(step: int) -> dict[str, float]:
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
+        a, b = batches(cfg.batch_size)
+        values = step_fn(model, a.to(device), b.to(device), opt_g, opt_d, pools, cfg)
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
+        for k, v in values.items():
+            history.setdefault(k, []).append(v)
+        history["seconds"].append(time.perf_counter() - start)
+        return values
+
+    def after_step(step: int, values: dict[str, float]) -> dict:
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            evaluate(step)
+        if callback is not None:
+            callback(step, values, model)
+        return {"psnr": f"{history['psnr'][-1]:.2f}"}
+
     model.train()
-    try:
-        while step < cfg.steps:
-            for opt in (opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
-            a, b = batches(cfg.batch_size)
-            values = step_fn(model, a.to(device), b.to(device), opt_g, opt_d, pools, cfg)
-            if not all(math.isfinite(v) for v in values.values()):
-                raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
-            step += 1
-            for k, v in values.items():
-                history.setdefault(k, []).append(v)
-            history["seconds"].append(time.perf_counter() - start)
-            if bar is not None:
-                bar.update(1)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                evaluate()
-                if bar is not None:
-                    bar.set_postfix(psnr=f"{history['psnr'][-1]:.2f}", refresh=False)
-            if step % cfg.checkpoint_every == 0:
-                checkpoint()
-            if callback is not None:
-                callback(step, values, model)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        if bar is not None:
-            bar.close()
-    saved = checkpoint()
+    step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
+                                     "training pix2pix" if paired else "training CycleGAN", progress, after_step)
     model.eval()
     return GANRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)

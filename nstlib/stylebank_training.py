@@ -32,8 +32,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import (check_same_settings, load_checkpoint, progress_bar, rng_state, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet
 from .features import VGGFeatures
 from .images import load_image
@@ -140,61 +139,53 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
         history, step, last_style_grad = state["history"], state["step"], state["last_style_grad"]
         set_rng_state(state["rng"], generator)
 
-    def checkpoint() -> Path:
+    def checkpoint(step: int) -> Path:
         return save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                       "step": step, "history": history, "settings": asdict(cfg), "ids": ids,
                                       "last_style_grad": last_style_grad, "rng": rng_state(generator)})
 
+    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+
+    def one_step(step: int) -> dict[str, float]:
+        nonlocal last_style_grad
+        batch = torch.stack([content.random_crop(cfg.crop, generator) for _ in range(cfg.batch_size)]).to(device)
+        autoencoder_step = only_styles is None and step % (cfg.T + 1) == cfg.T
+        optimizer.zero_grad(set_to_none=True)
+        if autoencoder_step:
+            loss = F.mse_loss(model(batch, None), batch)
+            loss.backward()
+            norm_i = _grad_norm(shared)
+            if last_style_grad is not None and norm_i > 0:  # Delta_I <- lambda |Delta_K| / |Delta_I| Delta_I
+                scale = cfg.ae_lambda * last_style_grad / float(norm_i)
+                for p in shared:
+                    if p.grad is not None:
+                        p.grad.mul_(scale)
+            values = {"branch": -1.0, "reconstruction": float(loss.detach())}
+        else:
+            i = ids[int(torch.randint(len(ids), (1,), generator=generator))]  # one style per batch
+            parts = perceptual_losses(vgg, model(batch, i), batch, targets[i], cfg)
+            parts["total"].backward()
+            if only_styles is None:
+                last_style_grad = float(_grad_norm(shared))
+            values = {"branch": float(i), **{k: float(v.detach()) for k, v in parts.items()}}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
+        optimizer.step()
+        for k in history:
+            if k != "seconds":
+                history[k].append(values.get(k, math.nan))
+        history["seconds"].append(time.perf_counter() - start)
+        return values
+
     frozen = [p for p in model.parameters() if all(p is not q for q in trainable)]
     for p in frozen:
         p.requires_grad_(False)
-    bar = progress_bar(cfg.steps, step, "training StyleBank", progress)
-    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
-    stopped = "finished"
     model.train()
     try:
-        while step < cfg.steps:
-            batch = torch.stack([content.random_crop(cfg.crop, generator) for _ in range(cfg.batch_size)]).to(device)
-            autoencoder_step = only_styles is None and step % (cfg.T + 1) == cfg.T
-            optimizer.zero_grad(set_to_none=True)
-            if autoencoder_step:
-                loss = F.mse_loss(model(batch, None), batch)
-                loss.backward()
-                norm_i = _grad_norm(shared)
-                if last_style_grad is not None and norm_i > 0:  # Delta_I <- lambda |Delta_K| / |Delta_I| Delta_I
-                    scale = cfg.ae_lambda * last_style_grad / float(norm_i)
-                    for p in shared:
-                        if p.grad is not None:
-                            p.grad.mul_(scale)
-                values = {"branch": -1.0, "reconstruction": float(loss.detach())}
-            else:
-                i = ids[int(torch.randint(len(ids), (1,), generator=generator))]  # one style per batch
-                parts = perceptual_losses(vgg, model(batch, i), batch, targets[i], cfg)
-                parts["total"].backward()
-                if only_styles is None:
-                    last_style_grad = float(_grad_norm(shared))
-                values = {"branch": float(i), **{k: float(v.detach()) for k, v in parts.items()}}
-            if not all(math.isfinite(v) for v in values.values()):
-                raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
-            optimizer.step()
-            step += 1
-            for k in history:
-                if k != "seconds":
-                    history[k].append(values.get(k, math.nan))
-            history["seconds"].append(time.perf_counter() - start)
-            if bar is not None:
-                bar.update(1)
-            if step % cfg.checkpoint_every == 0:
-                checkpoint()
-            if callback is not None:
-                callback(step, values)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
+        step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
+                                         "training StyleBank", progress, callback)
     finally:
-        if bar is not None:
-            bar.close()
         for p in frozen:
             p.requires_grad_(True)
-    saved = checkpoint()
     model.eval()
     return StyleBankRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
