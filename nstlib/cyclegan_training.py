@@ -13,6 +13,8 @@ pix2pix, per step: G on the conditional GAN loss (cross-entropy, as in the paper
 `run_dir/checkpoint.pt` holds the networks, optimizers, step, histories, the image pools, the
 task's sampling generator and every RNG: resuming gives the same weights as not stopping. On
 Colab, point run_dir at Google Drive (`/content/drive/MyDrive/...`) to survive a disconnect.
+`run_dir/samples/step_NNNNNNN.jpg` shows the task's fixed samples a | G(a) | (true answer) every
+`sample_every` steps.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
                        UNetGenerator, cycle_loss, lsgan_loss)
+from .images import save_image
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -46,6 +49,7 @@ class GANSettings:
     pool_size: int = 50
     checkpoint_every: int = 500
     eval_every: int = 250
+    sample_every: int = 500  # a sample grid in run_dir/samples/ every this many steps
     seed: int = 0
 
 
@@ -134,8 +138,8 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     steps are done in total, evaluating task.evaluate(G) every `eval_every` steps; resumes from
     run_dir's checkpoint."""
     cfg = GANSettings(**settings)
-    if cfg.steps < 0 or cfg.batch_size < 1 or cfg.checkpoint_every < 1 or cfg.eval_every < 1:
-        raise ValueError("steps must be >= 0; batch_size, checkpoint_every and eval_every >= 1")
+    if cfg.steps < 0 or min(cfg.batch_size, cfg.checkpoint_every, cfg.eval_every, cfg.sample_every) < 1:
+        raise ValueError("steps must be >= 0; batch_size, checkpoint_every, eval_every and sample_every >= 1")
     paired = isinstance(model, Pix2Pix)
     device = next(model.parameters()).device
     if paired:
@@ -147,7 +151,7 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(2)]
-    history: dict[str, list[float]] = {"seconds": [], "eval_step": [], "psnr": [], "ssim": []}
+    history: dict[str, list[float]] = {"seconds": [], "eval_step": []}
     step = 0
     path = Path(run_dir) / CHECKPOINT
     if path.is_file():
@@ -171,12 +175,14 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     def evaluate(step: int) -> None:
         for g in generators:
             g.eval()
-        scores = task.evaluate(model.G)
+        scores = task.evaluate(model.G)  # {} for a task without a known answer
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_samples(model.G, task, Path(run_dir) / "samples" / f"step_{step:07d}.jpg")
         for g in generators:
             g.train()
         history["eval_step"].append(step)
-        history["psnr"].append(scores["psnr"])
-        history["ssim"].append(scores["ssim"])
+        for k, v in scores.items():
+            history.setdefault(k, []).append(v)
 
     if not history["eval_step"]:
         evaluate(0)  # the untrained generator
@@ -196,14 +202,26 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         return values
 
     def after_step(step: int, values: dict[str, float]) -> dict:
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if step % cfg.eval_every == 0 or step % cfg.sample_every == 0 or step == cfg.steps:
             evaluate(step)
         if callback is not None:
             callback(step, values, model)
-        return {"psnr": f"{history['psnr'][-1]:.2f}"}
+        return {"psnr": f"{history['psnr'][-1]:.2f}"} if "psnr" in history else {}
 
     model.train()
     step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
                                      "training pix2pix" if paired else "training CycleGAN", progress, after_step)
     model.eval()
     return GANRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
+
+
+@torch.no_grad()
+def write_samples(G: nn.Module, task, path: Path) -> Path:
+    """One row per fixed sample of domain A: a | G(a) | the true answer (when the task knows it)."""
+    device = next(G.parameters()).device
+    a = task.samples.to(device)
+    columns = [a, G(a).float().clamp(0, 1)]
+    if getattr(task, "sample_truth", None) is not None:
+        columns.append(task.sample_truth.to(device))
+    rows = torch.cat(columns, dim=3)  # (S, 3, H, kW)
+    return save_image(torch.cat(list(rows), dim=1)[None], path)  # (1, 3, S*H, kW)

@@ -47,14 +47,20 @@ class Asset:
         return self.url.startswith(SKIMAGE_PREFIX)
 
 
-def registry_path() -> Path:
-    """data/registry.tsv of the checkout, or its copy installed as the package nstlib.assets."""
+def shipped_file(name: str) -> Path:
+    """A file of data/ (a registry table, a shipped model): the checkout's, or its copy installed as
+    the package nstlib.assets."""
     root = repo_root()
     if root is not None:
-        return root / "data" / "registry.tsv"
+        return root / "data" / name
     from importlib.resources import files
 
-    return Path(str(files("nstlib.assets") / "registry.tsv"))
+    return Path(str(files("nstlib.assets") / name))
+
+
+def registry_path() -> Path:
+    """data/registry.tsv of the checkout, or its copy installed as the package nstlib.assets."""
+    return shipped_file("registry.tsv")
 
 
 @lru_cache(maxsize=None)

@@ -63,6 +63,7 @@ class TranslationTask:
         test_gen = torch.Generator().manual_seed(seed + 10_000)
         self.test_a = torch.stack([test_images.random_crop(crop, test_gen) for _ in range(test_crops)])
         self.test_b = tone_transform(self.test_a)
+        self.samples, self.sample_truth = self.test_a[:4], self.test_b[:4]  # the training run's sample grid
 
     @classmethod
     def from_registry(cls, crop: int = 128, load_size: int = 256, **kwargs) -> "TranslationTask":
@@ -106,6 +107,49 @@ class TranslationTask:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+class FolderTask:
+    """Unpaired translation between two folders of images (horse2zebra's trainA and trainB), with
+    CycleGAN's jitter: each image resized to `load_size` (286: shorter side), a random `crop` (256)
+    and a random horizontal flip. There is no known answer, so `evaluate` returns {}; the sample
+    grid shows `samples`, the first images of `sample_sources` (e.g. testA) centre-cropped.
+
+        folders = training_sets.fetch_training_set("horse2zebra")
+        task = FolderTask([folders["trainA"]], [folders["trainB"]], sample_sources=[folders["testA"]])
+    """
+
+    sample_truth = None
+
+    def __init__(self, a_sources, b_sources, crop: int = 256, load_size: int = 286, sample_sources=None,
+                 n_samples: int = 4, seed: int = 0):
+        if crop > load_size:
+            raise ValueError(f"crop ({crop}) must not exceed load_size ({load_size})")
+        self.a, self.b = ImageSet(a_sources, load_size), ImageSet(b_sources, load_size)
+        self.crop = crop
+        self.generator = torch.Generator().manual_seed(seed)
+        shown = ImageSet(sample_sources or a_sources, load_size)
+        self.samples = torch.stack([centre_crop(shown[i], crop) for i in range(min(n_samples, len(shown)))])
+
+    def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """n jittered crops of folder A and n of folder B."""
+        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator), flip) for _ in range(n)])
+        b = torch.stack([self._jitter(self.b.random_crop(self.crop, self.generator), flip) for _ in range(n)])
+        return a, b
+
+    _jitter = TranslationTask._jitter
+    state_dict = TranslationTask.state_dict
+    load_state_dict = TranslationTask.load_state_dict
+
+    def evaluate(self, translate=None, batch: int = 8) -> dict[str, float]:
+        """No known answer, nothing to measure: judge the sample grid by eye."""
+        return {}
+
+
+def centre_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central crop x crop window of a (3, H, W) image."""
+    top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
+    return x[..., top: top + crop, left: left + crop]
 
 
 def disjoint(*sets: Sequence) -> bool:

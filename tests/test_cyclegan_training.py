@@ -8,7 +8,8 @@ import torch.nn as nn
 from nstlib import data
 from nstlib.checkpoint import load_checkpoint
 from nstlib.cyclegan_training import CHECKPOINT, CycleGAN, Pix2Pix, lr_factor, train_translation
-from nstlib.translation_task import LIFT, MIX, TranslationTask, disjoint, psnr, tone_transform
+from nstlib.images import load_image, save_image
+from nstlib.translation_task import LIFT, MIX, FolderTask, TranslationTask, disjoint, psnr, tone_transform
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,28 @@ def test_pix2pix_records_l1_and_refuses_a_cyclegan_checkpoint(task, tmp_path):
     assert {"gan_G", "l1", "D"} <= set(run.history)
     with pytest.raises(ValueError, match="other settings"):
         train_translation(_cyclegan(2), task, tmp_path, steps=3, progress=False, **TINY)
+
+
+def test_sample_grids_show_a_translation_and_the_true_answer(task, tmp_path):
+    train_translation(_cyclegan(3), task, tmp_path, steps=3, progress=False, **TINY | {"eval_every": 5},
+                      sample_every=2)
+    grids = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert grids == ["step_0000000.jpg", "step_0000002.jpg", "step_0000003.jpg"]
+    grid = load_image(tmp_path / "samples" / grids[0])
+    assert grid.shape == (1, 3, 4 * 32, 3 * 32)  # 4 test crops; a | G(a) | T(a)
+    assert (grid[..., :32, 64:] - task.sample_truth[:1]).abs().mean() < 0.03  # T(a), up to JPEG
+
+
+def test_a_folder_task_trains_without_a_known_answer(tmp_path):
+    for folder, colour in (("A", 0.2), ("B", 0.8)):
+        for i in range(3):
+            save_image(torch.full((1, 3, 40, 50), colour) + 0.1 * torch.rand(1, 3, 40, 50), tmp_path / folder / f"{i}.png")
+    with pytest.raises(ValueError, match="crop"):
+        FolderTask([tmp_path / "A"], [tmp_path / "B"], crop=48, load_size=40)
+    folder_task = FolderTask([tmp_path / "A"], [tmp_path / "B"], crop=32, load_size=40, n_samples=2)
+    a, b = folder_task.unpaired_batch(2)
+    assert a.shape == b.shape == (2, 3, 32, 32) and a.mean() < 0.5 < b.mean()
+    assert folder_task.samples.shape == (2, 3, 32, 32) and folder_task.evaluate(None) == {}
+    run = train_translation(_cyclegan(4), folder_task, tmp_path / "run", steps=2, progress=False, **TINY)
+    assert "psnr" not in run.history and run.history["eval_step"] == [0, 2]
+    assert load_image(tmp_path / "run" / "samples" / "step_0000002.jpg").shape == (1, 3, 64, 64)  # a | G(a)
