@@ -3,6 +3,7 @@
     python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5] [--only iteration]
     python benchmarks/run.py --only stylize [--stylize-steps 300]     # whole stylisations
     python benchmarks/run.py --only adain                             # AdaIN inference and training
+    python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
 
 What it measures, and why it matters for the course:
 * One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
@@ -26,6 +27,11 @@ What it measures, and why it matters for the course:
   (the style's features computed once), and decoder training steps per second (batch 8, 256 px
   crops). On CUDA the networks run channels-last under float16 autocast, as the course's
   feed-forward notebooks do. Random decoder weights: the cost does not depend on them.
+* CycleGAN (Zhu et al. 2017) at the paper's 256 px: ResNet generator (9 blocks, width 64)
+  inference in frames per second, and training iterations per second at batch 1 (both
+  generators, both discriminators, identity loss, image pools), beside pix2pix's (U-Net depth 8).
+  The course's CPU configuration (64 px crops, width 32, 6 blocks) is timed too. Channels-last
+  and float16 autocast on CUDA for inference; training stays float32, as in the notebook.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
@@ -206,12 +212,47 @@ def bench_adain(sizes, repeats, device):
     return rows
 
 
+def bench_cyclegan(repeats, device):
+    import contextlib
+    from types import SimpleNamespace
+
+    from nstlib import cyclegan
+    from nstlib import cyclegan_training as ct
+
+    fast = device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
+    rows = []
+    configs = [("paper: 9 blocks, width 64", 256, 9, 64), ("course CPU: 6 blocks, width 32", 64, 6, 32)]
+    for label, size, blocks, width in configs:
+        gen = torch.Generator().manual_seed(0)
+        a = torch.rand(1, 3, size, size, generator=gen).to(device)
+        b = torch.rand(1, 3, size, size, generator=gen).to(device)
+        G = cyclegan.ResnetGenerator(blocks, width).to(device).eval()
+        if fast:
+            G = G.to(memory_format=torch.channels_last)
+        with torch.no_grad(), autocast():
+            ms = median_ms(lambda: G(a), repeats, device)
+        rows.append((f"generator inference ({label})", f"{size}x{size}", ms, 1000 / ms))
+        for name, model, step in (("CycleGAN", ct.CycleGAN(blocks, width), ct.cyclegan_step),
+                                  ("pix2pix", ct.Pix2Pix(8 if size == 256 else 6, width), ct.pix2pix_step)):
+            model = model.to(device).train()
+            nets_g = [model.G, model.F] if name == "CycleGAN" else [model.G]
+            nets_d = [model.D_A, model.D_B] if name == "CycleGAN" else [model.D]
+            opt_g = torch.optim.Adam([p for n in nets_g for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
+            opt_d = torch.optim.Adam([p for n in nets_d for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
+            pools = [cyclegan.ImagePool(50, torch.Generator().manual_seed(i)) for i in range(2)]
+            cfg = SimpleNamespace(**vars(ct.GANSettings()))
+            ms = median_ms(lambda: step(model, a, b, opt_g, opt_d, pools, cfg), repeats, device)
+            rows.append((f"{name} training iteration ({label})", f"{size}x{size}", ms, 1000 / ms))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain"], default=None)
+    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "cyclegan"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
@@ -240,6 +281,13 @@ def main():
         print(f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_adain(sorted(set(args.sizes) | {1024}), args.repeats, device):
             print(f"| {what:<46} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+
+    if args.only in (None, "cyclegan"):
+        print("\nCycleGAN and pix2pix, batch 1" + (" (inference channels-last, float16 autocast)" if device.type == "cuda" else ""))
+        print(f"| {'what':<56} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 58}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
+        for what, size, ms, rate in bench_cyclegan(args.repeats, device):
+            print(f"| {what:<56} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     rows = []
     if args.only in (None, "features"):

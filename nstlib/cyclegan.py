@@ -40,14 +40,27 @@ def from_tanh_range(x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- ResNet generator
 
+NORMS = ("instance", "none")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """Instance norm (the paper's) or none. Instance norm without affine parameters, as in the
+    authors' code; it removes each channel's mean and spread over the image, so a generator with
+    it cannot see a crop's absolute colour, only its patterns (notebook 07 measures what that costs
+    on a colour task)."""
+    if kind not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+    return nn.InstanceNorm2d(channels) if kind == "instance" else nn.Identity()
+
+
 class ResidualBlock(nn.Module):
     """R256: two 3x3 convolutions with reflection padding and instance norm, plus the input."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, norm: str = "instance"):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels))
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels))
 
     def forward(self, x):
         return x + self.body(x)
@@ -55,17 +68,17 @@ class ResidualBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     """c7s1-64, d128, d256, `blocks` x R256, u128, u64, c7s1-3 with tanh; takes and returns
-    images in [0, 1] (B, 3, H, W), H and W multiples of 4."""
+    images in [0, 1] (B, 3, H, W), H and W multiples of 4. `norm='none'` drops the instance norms."""
 
-    def __init__(self, blocks: int = 9, width: int = 64):
+    def __init__(self, blocks: int = 9, width: int = 64, norm: str = "instance"):
         super().__init__()
         w = width
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, w, 7), nn.InstanceNorm2d(w), nn.ReLU(True)]  # c7s1-64
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, w, 7), norm_layer(norm, w), nn.ReLU(True)]  # c7s1-64
         for c_in, c_out in ((w, 2 * w), (2 * w, 4 * w)):  # d128, d256: 3x3 stride 2
-            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.InstanceNorm2d(c_out), nn.ReLU(True)]
-        layers += [ResidualBlock(4 * w) for _ in range(blocks)]
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), norm_layer(norm, c_out), nn.ReLU(True)]
+        layers += [ResidualBlock(4 * w, norm) for _ in range(blocks)]
         for c_in, c_out in ((4 * w, 2 * w), (2 * w, w)):  # u128, u64: fractionally strided 3x3, stride 1/2
-            layers += [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(c_out),
+            layers += [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1), norm_layer(norm, c_out),
                        nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7), nn.Tanh()]  # c7s1-3
         self.net = nn.Sequential(*layers)

@@ -69,11 +69,18 @@ def lr_factor(step: int, steps: int) -> float:
 
 
 class CycleGAN(nn.Module):
-    """G: A -> B, F: B -> A (ResNet generators), D_A and D_B (PatchGANs)."""
+    """G: A -> B, F: B -> A, D_A and D_B (PatchGANs). The generators are the paper's ResNet
+    generators (`blocks`, `width`, `norm`), or with generator='unet' pix2pix's U-Net of `depth`
+    levels, an option the authors' code offers too (--netG unet_128 / unet_256)."""
 
-    def __init__(self, blocks: int = 6, width: int = 64):
+    def __init__(self, blocks: int = 6, width: int = 64, norm: str = "instance", generator: str = "resnet",
+                 depth: int = 7):
         super().__init__()
-        self.G, self.F = ResnetGenerator(blocks, width), ResnetGenerator(blocks, width)
+        if generator not in ("resnet", "unet"):
+            raise ValueError(f"generator must be 'resnet' or 'unet', got {generator!r}")
+        make = (lambda: ResnetGenerator(blocks, width, norm)) if generator == "resnet" else \
+            (lambda: UNetGenerator(depth, width))
+        self.G, self.F = make(), make()
         self.D_A, self.D_B = PatchDiscriminator(width=width), PatchDiscriminator(width=width)
 
 
@@ -92,7 +99,7 @@ def bce_gan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(scores, target)
 
 
-def _cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
     for d in (model.D_A, model.D_B):
         d.requires_grad_(False)  # the generator step must not train the discriminators
     fake_b, fake_a = model.G(a), model.F(b)
@@ -115,7 +122,7 @@ def _cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg) -> dict[str,
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
-def _pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
     model.D.requires_grad_(False)
     fake = model.G(a)
     losses = {"gan_G": bce_gan_loss(model.D(torch.cat([a, fake], 1)), True), "l1": (fake - b).abs().mean()}
@@ -143,10 +150,10 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     paired = isinstance(model, Pix2Pix)
     device = next(model.parameters()).device
     if paired:
-        generators, discriminators, step_fn, batches = [model.G], [model.D], _pix2pix_step, task.paired_batch
+        generators, discriminators, step_fn, batches = [model.G], [model.D], pix2pix_step, task.paired_batch
     else:
         generators, discriminators, step_fn, batches = ([model.G, model.F], [model.D_A, model.D_B],
-                                                        _cyclegan_step, task.unpaired_batch)
+                                                        cyclegan_step, task.unpaired_batch)
     params = lambda nets: itertools.chain.from_iterable(n.parameters() for n in nets)  # noqa: E731
     opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))

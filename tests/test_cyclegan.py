@@ -24,6 +24,21 @@ def test_resnet_generator_layout_and_range():
         g(torch.rand(1, 3, 30, 32))
 
 
+def test_instance_norm_hides_a_crops_brightness_and_colour_cast():
+    """The first conv is linear and instance norm removes each channel's mean and spread, so a
+    photo and a darker copy with a colour cast, x' = s x + c, give the same output: a generator
+    with instance norm cannot know a crop's absolute colour. Without norms it can."""
+    torch.manual_seed(0)
+    x = _images(5, n=1)
+    cast = 0.4 * x + torch.tensor([0.2, 0.1, 0.3]).view(1, 3, 1, 1)
+    with_norm, without = ResnetGenerator(2, 8), ResnetGenerator(2, 8, norm="none")
+    assert torch.allclose(with_norm(x), with_norm(cast), atol=1e-4)
+    assert (without(x) - without(cast)).abs().max() > 1e-3
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in without.modules())
+    with pytest.raises(ValueError, match="norm"):
+        ResnetGenerator(1, 8, norm="batch")
+
+
 def test_patchgan_sees_70x70_patches():
     d = PatchDiscriminator()
     assert receptive_field(d) == 70

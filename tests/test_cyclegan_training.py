@@ -115,3 +115,13 @@ def test_a_folder_task_trains_without_a_known_answer(tmp_path):
     run = train_translation(_cyclegan(4), folder_task, tmp_path / "run", steps=2, progress=False, **TINY)
     assert "psnr" not in run.history and run.history["eval_step"] == [0, 2]
     assert load_image(tmp_path / "run" / "samples" / "step_0000002.jpg").shape == (1, 3, 64, 64)  # a | G(a)
+
+
+def test_cyclegan_can_use_unet_generators(task, tmp_path):
+    torch.manual_seed(5)
+    model = CycleGAN(width=8, generator="unet", depth=5)
+    assert type(model.G).__name__ == type(model.F).__name__ == "UNetGenerator"
+    run = train_translation(model, task, tmp_path, steps=2, progress=False, **TINY)
+    assert run.step == 2 and {"cycle", "identity"} <= set(run.history)
+    with pytest.raises(ValueError, match="generator"):
+        CycleGAN(generator="transformer")

@@ -37,3 +37,19 @@ def test_nb03_keep_colours_matches_the_library():
     stylized, content = torch.rand(1, 3, 12, 10, generator=gen), torch.rand(1, 3, 12, 10, generator=gen)
     torch.testing.assert_close(nb03.keep_colours(stylized, content), transfer_luminance(stylized, content),
                                atol=1e-5, rtol=0)
+
+
+def test_nb07_resize_conv_doubles_the_size_without_a_checkerboard():
+    from notebooks.solutions import nb07
+
+    torch.manual_seed(3)
+    up = nb07.ResizeConvUp(4, 2)
+    transposed = torch.nn.ConvTranspose2d(4, 2, 3, 2, 1, output_padding=1)
+    x = torch.randn(1, 4, 5, 7)
+    assert up(x).shape == transposed(x).shape == (1, 2, 10, 14)
+    flat = torch.ones(1, 4, 6, 6)
+    with torch.no_grad():
+        out = up(flat)
+        uneven = transposed(flat)[..., 1:-1, 1:-1]
+    assert torch.allclose(out, out[0, :, :1, :1].expand_as(out), atol=1e-6)  # constant per channel
+    assert uneven.std(dim=(-1, -2)).min() > 1e-3  # the transposed convolution's checkerboard
