@@ -54,11 +54,15 @@ class ImageSet:
             self._memory[i] = x
         return x
 
-    def random_crop(self, crop: int, generator: torch.Generator) -> torch.Tensor:
-        """A random image's random crop, (3, crop, crop); images that fail to load are skipped
-        (and listed in `self.skipped`)."""
+    def random_crop(self, crop: int, generator: torch.Generator,
+                    columns: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+        """A random image's random crop, (3, crop, crop), lying within `columns` (fractions of the
+        width: (0, 0.5) is the left half); images that fail to load are skipped (and listed in
+        `self.skipped`)."""
         if crop > self.load_size:
             raise ValueError(f"crop {crop} is larger than the load size {self.load_size}")
+        if not 0 <= columns[0] < columns[1] <= 1:
+            raise ValueError(f"columns must be fractions 0 <= start < end <= 1, got {columns}")
         for _ in range(len(self.items)):
             i = int(torch.randint(len(self.items), (1,), generator=generator))
             try:
@@ -67,8 +71,11 @@ class ImageSet:
                 self.skipped.append(f"{self.items[i]}: {e}")
                 continue
             h, w = x.shape[-2:]
+            start, end = round(columns[0] * w), round(columns[1] * w)
+            if end - start < crop:
+                raise ValueError(f"{self.items[i]}: columns {columns} are {end - start} px wide, less than the crop {crop}")
             top = int(torch.randint(h - crop + 1, (1,), generator=generator))
-            left = int(torch.randint(w - crop + 1, (1,), generator=generator))
+            left = start + int(torch.randint(end - start - crop + 1, (1,), generator=generator))
             return x[:, top: top + crop, left: left + crop]
         raise ImageError("none of the images could be loaded:\n" + "\n".join(self.skipped[-5:]))
 

@@ -1,15 +1,19 @@
 """An unpaired translation task whose right answer is known, for CycleGAN offline and in CI.
 
-Domain A is crops of photos. Domain B is crops of *other* photos passed through a fixed colour
-and tone transform T (a colour grade: channel mixing towards warm highlights and teal shadows, a
-tone curve, and a lift of the blacks). A model trained on unpaired A and B never sees a pair
-(a, T(a)), yet the correct translation of every a is known: T(a). So translation quality is
-measurable, as PSNR and SSIM of G(a) against T(a) on held-out crops, and comparable with the
-identity baseline G(a) = a and with pix2pix trained on the paired version (a, T(a)), the upper
+Domain A is crops of photos. Domain B is crops passed through a fixed colour and tone transform T
+(a colour grade: channel mixing towards warm highlights and teal shadows, a tone curve, and a lift
+of the blacks). A and B never share a pixel: A's crops come from the left half of each training
+photo, B's from the right half. (With a dozen photos, taking A and B from *different* photos would
+give two domains whose colours differ by their subjects, a cat against a night skyline, more than
+by T; a GAN matches distributions, so it would learn that difference instead of T. Two halves of
+the same photos have the same kind of colours.) A model trained on unpaired A and B never sees a
+pair (a, T(a)), yet the correct translation of every a is known: T(a). So translation quality is
+measurable, as PSNR and SSIM of G(a) against T(a) on crops of held-out photos, and comparable with
+the identity baseline G(a) = a and with pix2pix trained on the paired version (a, T(a)), the upper
 bound.
 
-    task = TranslationTask.from_registry(crop=128)
-    a, b = task.unpaired_batch(4)            # unpaired: b = T(crops of other photos)
+    task = TranslationTask.from_registry(crop=64)
+    a, b = task.unpaired_batch(4)            # unpaired: b = T(crops of the photos' other halves)
     a, t = task.paired_batch(4)              # paired, for pix2pix: t = T(a)
     task.evaluate(generator)                 # {'psnr': ..., 'ssim': ...} on the fixed test crops
 """
@@ -53,12 +57,15 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 class TranslationTask:
-    """A -> B = T(A) from disjoint image sets: `a_images` give domain A, `b_images` (transformed)
-    domain B, `test_images` the held-out crops that measure quality (disjoint from both)."""
+    """A -> B = T(A): domain A from `a_images` (within the width fractions `a_columns`), domain B
+    from `b_images` (within `b_columns`) transformed by T, and the held-out `test_images` whose
+    crops measure quality."""
 
     def __init__(self, a_images: ImageSet, b_images: ImageSet, test_images: ImageSet, crop: int = 128,
-                 test_crops: int = 16, seed: int = 0):
+                 test_crops: int = 16, seed: int = 0, a_columns: tuple[float, float] = (0.0, 1.0),
+                 b_columns: tuple[float, float] = (0.0, 1.0)):
         self.a, self.b, self.crop = a_images, b_images, crop
+        self.a_columns, self.b_columns = a_columns, b_columns
         self.generator = torch.Generator().manual_seed(seed)
         test_gen = torch.Generator().manual_seed(seed + 10_000)
         self.test_a = torch.stack([test_images.random_crop(crop, test_gen) for _ in range(test_crops)])
@@ -67,20 +74,25 @@ class TranslationTask:
 
     @classmethod
     def from_registry(cls, crop: int = 128, load_size: int = 256, **kwargs) -> "TranslationTask":
-        """The registry's photos, split three ways (deterministically): domain A, domain B, test."""
-        photos = data.list_images("content")  # 13: nine photos + four scikit-image ones
-        a, b, test = photos[0::3], photos[1::3], photos[2::3]
-        return cls(ImageSet(a, load_size), ImageSet(b, load_size), ImageSet(test, load_size), crop, **kwargs)
+        """The registry's 13 photos: every third one held out for testing, the other nine split
+        down the middle, left halves for domain A and right halves for domain B."""
+        train, test = split_photos()
+        images = ImageSet(train, load_size)
+        return cls(images, images, ImageSet(test, load_size), crop, a_columns=(0.0, 0.5), b_columns=(0.5, 1.0),
+                   **kwargs)
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n crops of domain A and n of domain B (other photos, transformed), with random flips."""
-        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator), flip) for _ in range(n)])
-        b = torch.stack([self._jitter(self.b.random_crop(self.crop, self.generator), flip) for _ in range(n)])
+        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator, self.a_columns), flip)
+                         for _ in range(n)])
+        b = torch.stack([self._jitter(self.b.random_crop(self.crop, self.generator, self.b_columns), flip)
+                         for _ in range(n)])
         return a, tone_transform(b)
 
     def paired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n crops of domain A with their true translations T(a): pix2pix's training data."""
-        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator), flip) for _ in range(n)])
+        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator, self.a_columns), flip)
+                         for _ in range(n)])
         return a, tone_transform(a)
 
     def _jitter(self, x: torch.Tensor, flip: bool) -> torch.Tensor:
@@ -150,6 +162,13 @@ def centre_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
     """The central crop x crop window of a (3, H, W) image."""
     top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
     return x[..., top: top + crop, left: left + crop]
+
+
+def split_photos() -> tuple[list[str], list[str]]:
+    """The registry's content photos as (training photos, held-out test photos): every third
+    photo, starting with the third, is held out."""
+    photos = data.list_images("content")
+    return [p for i, p in enumerate(photos) if i % 3 != 2], photos[2::3]
 
 
 def disjoint(*sets: Sequence) -> bool:

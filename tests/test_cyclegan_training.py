@@ -8,13 +8,15 @@ import torch.nn as nn
 from nstlib import data
 from nstlib.checkpoint import load_checkpoint
 from nstlib.cyclegan_training import CHECKPOINT, CycleGAN, Pix2Pix, lr_factor, train_translation
+from nstlib.datasets import ImageSet
 from nstlib.images import load_image, save_image
-from nstlib.translation_task import LIFT, MIX, FolderTask, TranslationTask, disjoint, psnr, tone_transform
+from nstlib.translation_task import (LIFT, MIX, FolderTask, TranslationTask, disjoint, psnr, split_photos,
+                                     tone_transform)
 
 
 @pytest.fixture(scope="module")
 def task():
-    return TranslationTask.from_registry(crop=32, load_size=48, test_crops=4)
+    return TranslationTask.from_registry(crop=32, load_size=64, test_crops=4)
 
 
 def test_tone_transform_is_the_documented_colour_grade():
@@ -24,10 +26,10 @@ def test_tone_transform_is_the_documented_colour_grade():
     assert tone_transform(torch.zeros(1, 3, 2, 2)).min() == pytest.approx(LIFT)  # lifted blacks
 
 
-def test_the_task_splits_photos_three_ways_and_knows_the_answer(task):
-    photos = data.list_images("content")
-    a, b, test = photos[0::3], photos[1::3], photos[2::3]
-    assert disjoint(a, b, test) and len(a) + len(b) + len(test) == len(photos)
+def test_the_task_holds_photos_out_and_knows_the_answer(task):
+    train, test = split_photos()
+    assert disjoint(train, test) and sorted(train + test) == sorted(data.list_images("content"))
+    assert task.a_columns == (0.0, 0.5) and task.b_columns == (0.5, 1.0)  # A and B share no pixel
     x, y = task.unpaired_batch(3)
     assert x.shape == y.shape == (3, 3, 32, 32)
     x, y = task.paired_batch(2, flip=False)
@@ -73,7 +75,7 @@ def test_cyclegan_training_records_losses_and_quality(task, tmp_path):
 @pytest.mark.parametrize("make", [_cyclegan, _pix2pix], ids=["cyclegan", "pix2pix"])
 def test_resume_matches_an_uninterrupted_run(task, tmp_path, make):
     straight = make(1)
-    fresh_task = lambda: TranslationTask.from_registry(crop=32, load_size=48, test_crops=4)  # noqa: E731
+    fresh_task = lambda: TranslationTask.from_registry(crop=32, load_size=64, test_crops=4)  # noqa: E731
     train_translation(straight, fresh_task(), tmp_path / "a", steps=4, progress=False, **TINY)
     train_translation(make(1), fresh_task(), tmp_path / "b", steps=2, progress=False, **TINY)
     resumed = make(7)  # other initial weights: replaced by the checkpoint
@@ -125,3 +127,16 @@ def test_cyclegan_can_use_unet_generators(task, tmp_path):
     assert run.step == 2 and {"cycle", "identity"} <= set(run.history)
     with pytest.raises(ValueError, match="generator"):
         CycleGAN(generator="transformer")
+
+
+def test_domains_a_and_b_come_from_the_two_halves_of_each_photo(tmp_path):
+    half_and_half = torch.zeros(1, 3, 40, 80)
+    half_and_half[..., 40:] = 1.0  # left half black, right half white
+    save_image(half_and_half, tmp_path / "photo.png")
+    images = ImageSet([tmp_path / "photo.png"], load_size=40)
+    split = TranslationTask(images, images, images, crop=16, test_crops=2, a_columns=(0, 0.5), b_columns=(0.5, 1))
+    a, b = split.unpaired_batch(8)
+    assert a.max() < 0.01  # every A crop from the black half
+    assert torch.allclose(b, tone_transform(torch.ones_like(b)), atol=0.01)  # every B crop: T(white)
+    with pytest.raises(ValueError, match="less than the crop"):
+        images.random_crop(32, torch.Generator(), columns=(0, 0.25))
