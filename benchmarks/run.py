@@ -30,8 +30,9 @@ What it measures, and why it matters for the course:
 * CycleGAN (Zhu et al. 2017) at the paper's 256 px: ResNet generator (9 blocks, width 64)
   inference in frames per second, and training iterations per second at batch 1 (both
   generators, both discriminators, identity loss, image pools), beside pix2pix's (U-Net depth 8).
-  The course's CPU configuration (64 px crops, width 32, 6 blocks) is timed too. Channels-last
-  and float16 autocast on CUDA for inference; training stays float32, as in the notebook.
+  Notebook 07's CPU setting (U-Net generators of depth 5 and width 32, 32 px crops, batch 4) is
+  timed too. Channels-last and float16 autocast on CUDA for inference; training stays float32, as
+  in the notebook.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
@@ -222,20 +223,22 @@ def bench_cyclegan(repeats, device):
     fast = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
     rows = []
-    configs = [("paper: 9 blocks, width 64", 256, 9, 64), ("course CPU: 6 blocks, width 32", 64, 6, 32)]
-    for label, size, blocks, width in configs:
+    # (label, size, batch, CycleGAN, pix2pix): the paper's networks, and notebook 07's CPU setting
+    configs = [("paper: ResNet 9 blocks, width 64", 256, 1, lambda: ct.CycleGAN(9, 64), lambda: ct.Pix2Pix(8, 64)),
+               ("notebook 07: U-Net depth 5, width 32", 32, 4,
+                lambda: ct.CycleGAN(width=32, generator="unet", depth=5), lambda: ct.Pix2Pix(5, 32))]
+    for label, size, batch, make_cyclegan, make_pix2pix in configs:
         gen = torch.Generator().manual_seed(0)
-        a = torch.rand(1, 3, size, size, generator=gen).to(device)
-        b = torch.rand(1, 3, size, size, generator=gen).to(device)
-        G = cyclegan.ResnetGenerator(blocks, width).to(device).eval()
+        a = torch.rand(batch, 3, size, size, generator=gen).to(device)
+        b = torch.rand(batch, 3, size, size, generator=gen).to(device)
+        G = make_cyclegan().G.to(device).eval()
         if fast:
             G = G.to(memory_format=torch.channels_last)
         with torch.no_grad(), autocast():
-            ms = median_ms(lambda: G(a), repeats, device)
-        rows.append((f"generator inference ({label})", f"{size}x{size}", ms, 1000 / ms))
-        for name, model, step in (("CycleGAN", ct.CycleGAN(blocks, width), ct.cyclegan_step),
-                                  ("pix2pix", ct.Pix2Pix(8 if size == 256 else 6, width), ct.pix2pix_step)):
-            model = model.to(device).train()
+            ms = median_ms(lambda: G(a[:1]), repeats, device)
+        rows.append((f"generator inference ({label})", f"1x{size}x{size}", ms, 1000 / ms))
+        for name, make, step in (("CycleGAN", make_cyclegan, ct.cyclegan_step), ("pix2pix", make_pix2pix, ct.pix2pix_step)):
+            model = make().to(device).train()
             nets_g = [model.G, model.F] if name == "CycleGAN" else [model.G]
             nets_d = [model.D_A, model.D_B] if name == "CycleGAN" else [model.D]
             opt_g = torch.optim.Adam([p for n in nets_g for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
@@ -243,7 +246,7 @@ def bench_cyclegan(repeats, device):
             pools = [cyclegan.ImagePool(50, torch.Generator().manual_seed(i)) for i in range(2)]
             cfg = SimpleNamespace(**vars(ct.GANSettings()))
             ms = median_ms(lambda: step(model, a, b, opt_g, opt_d, pools, cfg), repeats, device)
-            rows.append((f"{name} training iteration ({label})", f"{size}x{size}", ms, 1000 / ms))
+            rows.append((f"{name} training iteration ({label})", f"{batch}x{size}x{size}", ms, 1000 / ms))
     return rows
 
 

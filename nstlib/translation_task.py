@@ -137,7 +137,8 @@ class FolderTask:
                  n_samples: int = 4, seed: int = 0):
         if crop > load_size:
             raise ValueError(f"crop ({crop}) must not exceed load_size ({load_size})")
-        self.a, self.b = ImageSet(a_sources, load_size), ImageSet(b_sources, load_size)
+        # thousands of images: decode each when drawn instead of keeping them all in memory
+        self.a, self.b = ImageSet(a_sources, load_size, cache=False), ImageSet(b_sources, load_size, cache=False)
         self.crop = crop
         self.generator = torch.Generator().manual_seed(seed)
         shown = ImageSet(sample_sources or a_sources, load_size)
