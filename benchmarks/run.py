@@ -223,11 +223,12 @@ def bench_cyclegan(repeats, device):
     fast = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
     rows = []
-    # (label, size, batch, CycleGAN, pix2pix): the paper's networks, and notebook 07's CPU setting
-    configs = [("paper: ResNet 9 blocks, width 64", 256, 1, lambda: ct.CycleGAN(9, 64), lambda: ct.Pix2Pix(8, 64)),
-               ("notebook 07: U-Net depth 5, width 32", 32, 4,
-                lambda: ct.CycleGAN(width=32, generator="unet", depth=5), lambda: ct.Pix2Pix(5, 32))]
-    for label, size, batch, make_cyclegan, make_pix2pix in configs:
+    # (setting, size, batch, CycleGAN, its generator, pix2pix, its generator): the papers' networks,
+    # and notebook 07's CPU setting
+    configs = [("paper", 256, 1, lambda: ct.CycleGAN(9, 64), "ResNet-9, w64", lambda: ct.Pix2Pix(8, 64), "U-Net-8, w64"),
+               ("notebook 07", 32, 4, lambda: ct.CycleGAN(width=32, generator="unet", depth=5), "U-Net-5, w32",
+                lambda: ct.Pix2Pix(5, 32), "U-Net-5, w32")]
+    for setting, size, batch, make_cyclegan, cyclegan_net, make_pix2pix, pix2pix_net in configs:
         gen = torch.Generator().manual_seed(0)
         a = torch.rand(batch, 3, size, size, generator=gen).to(device)
         b = torch.rand(batch, 3, size, size, generator=gen).to(device)
@@ -236,8 +237,9 @@ def bench_cyclegan(repeats, device):
             G = G.to(memory_format=torch.channels_last)
         with torch.no_grad(), autocast():
             ms = median_ms(lambda: G(a[:1]), repeats, device)
-        rows.append((f"generator inference ({label})", f"1x{size}x{size}", ms, 1000 / ms))
-        for name, make, step in (("CycleGAN", make_cyclegan, ct.cyclegan_step), ("pix2pix", make_pix2pix, ct.pix2pix_step)):
+        rows.append((f"{setting}: CycleGAN generator inference ({cyclegan_net})", f"1x{size}x{size}", ms, 1000 / ms))
+        for name, make, net, step in (("CycleGAN", make_cyclegan, cyclegan_net, ct.cyclegan_step),
+                                      ("pix2pix", make_pix2pix, pix2pix_net, ct.pix2pix_step)):
             model = make().to(device).train()
             nets_g = [model.G, model.F] if name == "CycleGAN" else [model.G]
             nets_d = [model.D_A, model.D_B] if name == "CycleGAN" else [model.D]
@@ -246,7 +248,7 @@ def bench_cyclegan(repeats, device):
             pools = [cyclegan.ImagePool(50, torch.Generator().manual_seed(i)) for i in range(2)]
             cfg = SimpleNamespace(**vars(ct.GANSettings()))
             ms = median_ms(lambda: step(model, a, b, opt_g, opt_d, pools, cfg), repeats, device)
-            rows.append((f"{name} training iteration ({label})", f"{batch}x{size}x{size}", ms, 1000 / ms))
+            rows.append((f"{setting}: {name} training iteration ({net})", f"{batch}x{size}x{size}", ms, 1000 / ms))
     return rows
 
 
@@ -286,11 +288,12 @@ def main():
             print(f"| {what:<46} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     if args.only in (None, "cyclegan"):
-        print("\nCycleGAN and pix2pix, batch 1" + (" (inference channels-last, float16 autocast)" if device.type == "cuda" else ""))
-        print(f"| {'what':<56} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
-        print(f"|{'-' * 58}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
+        print("\nCycleGAN and pix2pix (input: batch x size)"
+              + (" (inference channels-last, float16 autocast)" if device.type == "cuda" else ""))
+        print(f"| {'what':<60} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 62}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_cyclegan(args.repeats, device):
-            print(f"| {what:<56} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+            print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     rows = []
     if args.only in (None, "features"):
