@@ -87,6 +87,7 @@ def test_every_host_down_names_each_url_and_the_override(monkeypatch):
     assert all(u in str(err.value) for u in urls) and "NSTLIB_DATA_DIR/toyset" in str(err.value)
 
 
+@pytest.mark.filterwarnings("ignore:toyset/trainA holds 2 images")  # the count check runs before the missing folder
 def test_an_archive_without_the_folders_is_refused_and_nothing_is_left(http_server, monkeypatch, isolated):
     use_entry(monkeypatch, [http_server.add("/toyset.zip", make_zip({"trainA": 2, "trainB": 2}))])
     with pytest.raises(ValueError, match="testA"):
