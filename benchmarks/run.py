@@ -215,9 +215,7 @@ def bench_adain(sizes, repeats, device):
 
 def bench_cyclegan(repeats, device):
     import contextlib
-    from types import SimpleNamespace
 
-    from nstlib import cyclegan
     from nstlib import cyclegan_training as ct
 
     fast = device.type == "cuda"
@@ -238,15 +236,10 @@ def bench_cyclegan(repeats, device):
         with torch.no_grad(), autocast():
             ms = median_ms(lambda: G(a[:1]), repeats, device)
         rows.append((f"{setting}: CycleGAN generator inference ({cyclegan_net})", f"1x{size}x{size}", ms, 1000 / ms))
-        for name, make, net, step in (("CycleGAN", make_cyclegan, cyclegan_net, ct.cyclegan_step),
-                                      ("pix2pix", make_pix2pix, pix2pix_net, ct.pix2pix_step)):
+        for name, make, net in (("CycleGAN", make_cyclegan, cyclegan_net), ("pix2pix", make_pix2pix, pix2pix_net)):
             model = make().to(device).train()
-            nets_g = [model.G, model.F] if name == "CycleGAN" else [model.G]
-            nets_d = [model.D_A, model.D_B] if name == "CycleGAN" else [model.D]
-            opt_g = torch.optim.Adam([p for n in nets_g for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
-            opt_d = torch.optim.Adam([p for n in nets_d for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
-            pools = [cyclegan.ImagePool(50, torch.Generator().manual_seed(i)) for i in range(2)]
-            cfg = SimpleNamespace(**vars(ct.GANSettings()))
+            cfg = ct.GANSettings()
+            _, step, opt_g, opt_d, pools = ct.training_parts(model, cfg)  # as train_translation sets them up
             ms = median_ms(lambda: step(model, a, b, opt_g, opt_d, pools, cfg), repeats, device)
             rows.append((f"{setting}: {name} training iteration ({net})", f"{batch}x{size}x{size}", ms, 1000 / ms))
     return rows

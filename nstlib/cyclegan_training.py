@@ -138,6 +138,20 @@ def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg) -> dict[str, fl
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
+def training_parts(model: CycleGAN | Pix2Pix, cfg: GANSettings):
+    """What one training step needs: (generators, step function, generator optimizer,
+    discriminator optimizer, the two image pools). Adam with the paper's betas (beta1, 0.999)."""
+    if isinstance(model, Pix2Pix):
+        generators, discriminators, step_fn = [model.G], [model.D], pix2pix_step
+    else:
+        generators, discriminators, step_fn = [model.G, model.F], [model.D_A, model.D_B], cyclegan_step
+    params = lambda nets: itertools.chain.from_iterable(n.parameters() for n in nets)  # noqa: E731
+    opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(2)]
+    return generators, step_fn, opt_g, opt_d, pools
+
+
 def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, progress: bool = True,
                       callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
                       **settings) -> GANRun:
@@ -149,15 +163,8 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         raise ValueError("steps must be >= 0; batch_size, checkpoint_every, eval_every and sample_every >= 1")
     paired = isinstance(model, Pix2Pix)
     device = next(model.parameters()).device
-    if paired:
-        generators, discriminators, step_fn, batches = [model.G], [model.D], pix2pix_step, task.paired_batch
-    else:
-        generators, discriminators, step_fn, batches = ([model.G, model.F], [model.D_A, model.D_B],
-                                                        cyclegan_step, task.unpaired_batch)
-    params = lambda nets: itertools.chain.from_iterable(n.parameters() for n in nets)  # noqa: E731
-    opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(2)]
+    generators, step_fn, opt_g, opt_d, pools = training_parts(model, cfg)
+    batches = task.paired_batch if paired else task.unpaired_batch
     history: dict[str, list[float]] = {"seconds": [], "eval_step": []}
     step = 0
     path = Path(run_dir) / CHECKPOINT
@@ -183,16 +190,16 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         for g in generators:
             g.eval()
         scores = task.evaluate(model.G)  # {} for a task without a known answer
-        if step % cfg.sample_every == 0 or step == cfg.steps:
-            write_samples(model.G, task, Path(run_dir) / "samples" / f"step_{step:07d}.jpg")
         for g in generators:
             g.train()
         history["eval_step"].append(step)
         for k, v in scores.items():
             history.setdefault(k, []).append(v)
 
+    samples_dir = Path(run_dir) / "samples"
     if not history["eval_step"]:
         evaluate(0)  # the untrained generator
+        write_samples(model.G, task, samples_dir / f"step_{0:07d}.jpg")
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
 
     def one_step(step: int) -> dict[str, float]:
@@ -209,8 +216,10 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         return values
 
     def after_step(step: int, values: dict[str, float]) -> dict:
-        if step % cfg.eval_every == 0 or step % cfg.sample_every == 0 or step == cfg.steps:
+        if step % cfg.eval_every == 0 or step == cfg.steps:
             evaluate(step)
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_samples(model.G, task, samples_dir / f"step_{step:07d}.jpg")
         if callback is not None:
             callback(step, values, model)
         return {"psnr": f"{history['psnr'][-1]:.2f}"} if "psnr" in history else {}
@@ -225,10 +234,13 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
 @torch.no_grad()
 def write_samples(G: nn.Module, task, path: Path) -> Path:
     """One row per fixed sample of domain A: a | G(a) | the true answer (when the task knows it)."""
+    was_training = G.training
+    G.eval()
     device = next(G.parameters()).device
     a = task.samples.to(device)
     columns = [a, G(a).float().clamp(0, 1)]
     if getattr(task, "sample_truth", None) is not None:
         columns.append(task.sample_truth.to(device))
+    G.train(was_training)
     rows = torch.cat(columns, dim=3)  # (S, 3, H, kW)
     return save_image(torch.cat(list(rows), dim=1)[None], path)  # (1, 3, S*H, kW)

@@ -126,7 +126,7 @@ def fetch_training_set(name: str) -> dict[str, Path]:
             raise ValueError(f"the download {archive.name} {reason}; it was deleted") from None
         os.replace(root, target)  # atomic: the set appears whole or not at all
     archive.unlink()
-    return check_layout(target, entry)
+    return {folder: target / folder for folder in entry.folders}  # checked above, before the rename
 
 
 def remove_training_set(name: str) -> None:

@@ -56,7 +56,33 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(np.mean(values))
 
 
-class TranslationTask:
+class CropSampler:
+    """Random training crops with random horizontal flips, all drawn from one generator whose state
+    goes into the training checkpoint (so a resumed run draws the same crops)."""
+
+    def __init__(self, crop: int, seed: int):
+        self.crop = crop
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def crops(self, images: ImageSet, n: int, flip: bool = True,
+              columns: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+        """n random crops of `images` within the width fractions `columns`, (n, 3, crop, crop)."""
+        out = []
+        for _ in range(n):
+            x = images.random_crop(self.crop, self.generator, columns)
+            if flip and float(torch.rand(1, generator=self.generator)) < 0.5:
+                x = x.flip(-1)
+            out.append(x)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class TranslationTask(CropSampler):
     """A -> B = T(A): domain A from `a_images` (within the width fractions `a_columns`), domain B
     from `b_images` (within `b_columns`) transformed by T, and the held-out `test_images` whose
     crops measure quality."""
@@ -64,9 +90,9 @@ class TranslationTask:
     def __init__(self, a_images: ImageSet, b_images: ImageSet, test_images: ImageSet, crop: int = 128,
                  test_crops: int = 16, seed: int = 0, a_columns: tuple[float, float] = (0.0, 1.0),
                  b_columns: tuple[float, float] = (0.0, 1.0)):
-        self.a, self.b, self.crop = a_images, b_images, crop
+        super().__init__(crop, seed)
+        self.a, self.b = a_images, b_images
         self.a_columns, self.b_columns = a_columns, b_columns
-        self.generator = torch.Generator().manual_seed(seed)
         test_gen = torch.Generator().manual_seed(seed + 10_000)
         self.test_a = torch.stack([test_images.random_crop(crop, test_gen) for _ in range(test_crops)])
         self.test_b = tone_transform(self.test_a)
@@ -82,23 +108,15 @@ class TranslationTask:
                    **kwargs)
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """n crops of domain A and n of domain B (other photos, transformed), with random flips."""
-        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator, self.a_columns), flip)
-                         for _ in range(n)])
-        b = torch.stack([self._jitter(self.b.random_crop(self.crop, self.generator, self.b_columns), flip)
-                         for _ in range(n)])
+        """n crops of domain A and n of domain B (the photos' other halves, transformed)."""
+        a = self.crops(self.a, n, flip, self.a_columns)
+        b = self.crops(self.b, n, flip, self.b_columns)
         return a, tone_transform(b)
 
     def paired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n crops of domain A with their true translations T(a): pix2pix's training data."""
-        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator, self.a_columns), flip)
-                         for _ in range(n)])
+        a = self.crops(self.a, n, flip, self.a_columns)
         return a, tone_transform(a)
-
-    def _jitter(self, x: torch.Tensor, flip: bool) -> torch.Tensor:
-        if flip and float(torch.rand(1, generator=self.generator)) < 0.5:
-            return x.flip(-1)
-        return x
 
     @torch.no_grad()
     def evaluate(self, translate: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -114,14 +132,8 @@ class TranslationTask:
                              for i in range(0, len(self.test_a), batch)])
         return {"psnr": psnr(out, self.test_b), "ssim": ssim(out, self.test_b)}
 
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-
-
-class FolderTask:
+class FolderTask(CropSampler):
     """Unpaired translation between two folders of images (horse2zebra's trainA and trainB), with
     CycleGAN's jitter: each image resized to `load_size` (286: shorter side), a random `crop` (256)
     and a random horizontal flip. There is no known answer, so `evaluate` returns {}; the sample
@@ -137,22 +149,15 @@ class FolderTask:
                  n_samples: int = 4, seed: int = 0):
         if crop > load_size:
             raise ValueError(f"crop ({crop}) must not exceed load_size ({load_size})")
+        super().__init__(crop, seed)
         # thousands of images: decode each when drawn instead of keeping them all in memory
         self.a, self.b = ImageSet(a_sources, load_size, cache=False), ImageSet(b_sources, load_size, cache=False)
-        self.crop = crop
-        self.generator = torch.Generator().manual_seed(seed)
         shown = ImageSet(sample_sources or a_sources, load_size)
         self.samples = torch.stack([centre_crop(shown[i], crop) for i in range(min(n_samples, len(shown)))])
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n jittered crops of folder A and n of folder B."""
-        a = torch.stack([self._jitter(self.a.random_crop(self.crop, self.generator), flip) for _ in range(n)])
-        b = torch.stack([self._jitter(self.b.random_crop(self.crop, self.generator), flip) for _ in range(n)])
-        return a, b
-
-    _jitter = TranslationTask._jitter
-    state_dict = TranslationTask.state_dict
-    load_state_dict = TranslationTask.load_state_dict
+        return self.crops(self.a, n, flip), self.crops(self.b, n, flip)
 
     def evaluate(self, translate=None, batch: int = 8) -> dict[str, float]:
         """No known answer, nothing to measure: judge the sample grid by eye."""
