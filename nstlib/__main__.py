@@ -188,8 +188,10 @@ def _add_train_adain_parser(sub) -> None:
                        description="Train AdaIN's decoder on unpaired crops of photos and paintings (Huang & "
                                    "Belongie 2017). Running the same command again resumes from --run-dir.")
     p.add_argument("--run-dir", required=True, help="checkpoint, samples and exported decoder go here")
-    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's photos)")
-    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's paintings)")
+    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's photos except "
+                        "those held out for notebook 05)")
+    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's paintings except "
+                        "those held out for notebook 05)")
     p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"total steps ({d.steps})")
     p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
     p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px")
@@ -209,8 +211,8 @@ def train_adain_command(args) -> str:
     if args.crop > args.load_size:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
     device = runtime.get_device(args.device)
-    content = args.content or data.list_images("content")
-    style = args.style or data.list_images("style")
+    content = args.content or adain_training.training_images("content")
+    style = args.style or adain_training.training_images("style")
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(
         model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
@@ -218,7 +220,8 @@ def train_adain_command(args) -> str:
         sample_every=args.sample_every, seed=args.seed)
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
-        digest = adain.export_decoder(model, args.export)
+        record = adain_training.training_summary(run, content, style, device)
+        digest = adain.export_decoder(model, args.export, record)
         lines.append(f"decoder written to {args.export} (sha256 {digest})")
     return "\n".join(lines)
 

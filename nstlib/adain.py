@@ -165,14 +165,15 @@ class AdaIN(nn.Module):
 
 # ----------------------------------------------------------------------------- decoder files
 
-def export_decoder(model: AdaIN, path: str | Path) -> str:
+def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None) -> str:
     """Save the decoder's weights in float16 (half the bytes; the decoded images differ by far
-    less than one 8-bit grey level) with the encoder's arch in the file; returns the sha256 for
-    a registry entry. Written atomically."""
+    less than one 8-bit grey level) with the encoder's arch and an optional record of how it was
+    trained (data, steps, time, loss curve: `training_record` reads it back); returns the sha256
+    for data/models.tsv. Written atomically."""
     from .checkpoint import save_checkpoint
 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.decoder.state_dict().items()}
-    path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "decoder": state})
+    path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "decoder": state, "training": training or {}})
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -188,6 +189,27 @@ def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
     model.decoder.load_state_dict({k: v.float() for k, v in saved["decoder"].items()})
     model.decoder.to(device).eval()
     return model
+
+
+def training_record(path: str | Path) -> dict:
+    """How an exported decoder was trained, as `export_decoder` stored it ({} if not recorded)."""
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(path).get("training", {})
+
+
+SHIPPED_DECODERS = {"vgg16": "adain_decoder_vgg16"}  # encoder arch -> name in data/models.tsv
+
+
+def pretrained(arch: str = "vgg16", weights: str | None = "caffe") -> AdaIN:
+    """AdaIN with the decoder the project trained and ships (data/models/, hash-checked), in eval
+    mode on the CPU; move it with `.to(device)`. Only the course's default encoder has one."""
+    from .models import shipped_model
+
+    if arch not in SHIPPED_DECODERS:
+        raise ValueError(f"no shipped AdaIN decoder for {arch}; shipped: {', '.join(SHIPPED_DECODERS)}. "
+                         f"Train one with `python -m nstlib train-adain --arch {arch} ...`")
+    return load_decoder(AdaIN(arch, weights), shipped_model(SHIPPED_DECODERS[arch]))
 
 
 # ----------------------------------------------------------------------------- training losses

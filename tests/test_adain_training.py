@@ -3,7 +3,7 @@ and a checkpoint refuses to resume a run with other settings."""
 import pytest
 import torch
 
-from nstlib.adain import AdaIN, Encoder
+from nstlib.adain import AdaIN, Encoder, training_record
 from nstlib.adain_training import CHECKPOINT, learning_rate, train_decoder
 from nstlib.checkpoint import load_checkpoint
 from nstlib.datasets import ImageSet
@@ -87,6 +87,9 @@ def test_the_train_adain_command_trains_resumes_and_exports(tmp_path, capsys):
     assert main(argv) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "finished at step 2" in out and "sha256" in out and (tmp_path / "decoder.pth").is_file()
+    record = training_record(tmp_path / "decoder.pth")  # what notebook 05 prints about the shipped decoder
+    assert record["steps"] == 2 and record["content"] == ["tubingen"] and record["style"] == ["starry_night"]
+    assert record["settings"]["crop"] == 32 and record["seconds"] > 0 and len(record["curves"]["total"]) == 2
     argv[argv.index("--steps") + 1] = "3"
     assert main(argv) == 0
     assert "finished at step 3" in capsys.readouterr().out  # resumed, one more step
@@ -94,3 +97,27 @@ def test_the_train_adain_command_trains_resumes_and_exports(tmp_path, capsys):
     assert "--crop 64 is larger than --load-size 48" in capsys.readouterr().err
     assert main(["train-adain", "--run-dir", str(tmp_path / "r3"), "--content", "nowhere", "--steps", "1"]) == 2
     assert "neither a folder" in capsys.readouterr().err
+
+
+def test_training_summary_averages_the_curves_over_windows():
+    from nstlib.adain_training import TrainRun
+    from nstlib.adain_training import training_summary
+
+    history = {"content": [1.0, 3.0, 5.0, 7.0, 9.0], "style": [0.0] * 5, "total": [2.0] * 5, "lr": [1e-4] * 5,
+               "seconds": [1.0, 2.0, 3.0, 4.0, 5.5]}
+    run = TrainRun(history=history, step=5, stopped="finished", settings={"crop": 32})
+    record = training_summary(run, ["a"], ["b"], "cpu", points=2)
+    assert record["curve_window"] == 3 and record["curves"]["content"] == [3.0, 8.0]  # means of [1,3,5] and [7,9]
+    assert record["seconds"] == 5.5 and "lr" not in record["curves"]
+
+
+def test_the_held_out_images_are_not_training_images():
+    from nstlib import data
+    from nstlib.adain_training import HELD_OUT, training_images
+
+    for kind in ("content", "style"):
+        train = training_images(kind)
+        assert not set(train) & set(HELD_OUT[kind])
+        assert set(train) | set(HELD_OUT[kind]) == set(data.list_images(kind))  # every other image is used
+    with pytest.raises(ValueError, match="kind must be"):
+        training_images("mask")

@@ -53,3 +53,23 @@ def test_nb07_resize_conv_doubles_the_size_without_a_checkerboard():
         uneven = transposed(flat)[..., 1:-1, 1:-1]
     assert torch.allclose(out, out[0, :, :1, :1].expand_as(out), atol=1e-6)  # constant per channel
     assert uneven.std(dim=(-1, -2)).min() > 1e-3  # the transposed convolution's checkerboard
+
+
+def test_nb05_wct_matches_the_style_covariance_and_mean():
+    from notebooks.solutions import nb05
+
+    gen = torch.Generator().manual_seed(0)
+    content = torch.randn(2, 6, 9, 8, generator=gen, dtype=torch.float64) * 2 + 1
+    mixing = torch.randn(6, 6, generator=gen, dtype=torch.float64)  # correlated style channels
+    style = (mixing @ torch.randn(2, 6, 70, generator=gen, dtype=torch.float64)).reshape(2, 6, 7, 10) - 3
+    out = nb05.wct(content, style, eps=1e-10)
+
+    def stats(x):
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        mu = flat.mean(-1, keepdim=True)
+        return mu, (flat - mu) @ (flat - mu).transpose(1, 2) / flat.shape[-1]
+
+    (mu_o, cov_o), (mu_s, cov_s) = stats(out), stats(style)
+    assert torch.allclose(mu_o, mu_s, atol=1e-8)
+    assert torch.allclose(cov_o, cov_s, atol=1e-6)  # the full covariance, not only its diagonal (AdaIN)
+    assert out.shape == content.shape

@@ -1,0 +1,53 @@
+"""Networks trained by the project and shipped with it, so that a notebook's results run without
+training first (AdaIN's decoder for notebook 05; StyleBank for notebook 06).
+
+`data/models.tsv` lists each one: name, file (under data/models/), sha256, bytes, and the one
+command that reproduces it. The files are committed, small (fp16) and checked by hash before use:
+
+    path = nstlib.models.shipped_model("adain_decoder_vgg16")
+
+A file whose bytes differ from the table (a bad checkout, a half-finished export, a model retrained
+without updating the table) is refused with a clear error instead of loading silently.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .data import shipped_file
+from .download import HashMismatchError, file_hash
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    name: str
+    file: str  # relative to data/, e.g. 'models/adain_decoder_vgg16.pth'
+    sha256: str
+    bytes: int
+    command: str  # the command that trained and exported it
+
+
+@lru_cache(maxsize=None)
+def shipped_models() -> dict[str, ShippedModel]:
+    """All entries of data/models.tsv by name."""
+    with open(shipped_file("models.tsv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return {row["name"]: ShippedModel(**{**row, "bytes": int(row["bytes"])}) for row in rows}
+
+
+def shipped_model(name: str) -> Path:
+    """The path of shipped model `name`, after checking its size and sha256 against the table."""
+    models = shipped_models()
+    if name not in models:
+        raise ValueError(f"{name!r} is not a model shipped with nstlib; shipped: {', '.join(models) or 'none'}")
+    entry = models[name]
+    path = shipped_file(entry.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: {path} is missing; reinstall nstlib or re-create it with: {entry.command}")
+    size, digest = path.stat().st_size, file_hash(path)
+    if size != entry.bytes or digest != entry.sha256:
+        raise HashMismatchError(f"{name}: {path} has {size} bytes and sha256 {digest}; data/models.tsv expects "
+                                f"{entry.bytes} bytes and {entry.sha256}. Re-create it with: {entry.command}")
+    return path

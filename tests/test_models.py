@@ -1,0 +1,69 @@
+"""nstlib.models: the networks the project ships are listed with their hash, and a file that does
+not match its entry is refused; AdaIN's shipped decoder stylises pairs it never trained on."""
+import shutil
+
+import pytest
+import torch
+
+from nstlib import models
+from nstlib.download import HashMismatchError
+
+
+def test_every_shipped_model_matches_its_entry():
+    entries = models.shipped_models()
+    assert "adain_decoder_vgg16" in entries
+    for name, entry in entries.items():
+        path = models.shipped_model(name)  # checks bytes and sha256
+        assert path.stat().st_size == entry.bytes < 8e6  # the issue's budget: small enough to commit
+        assert entry.command.startswith("python -m nstlib")
+
+
+def test_a_changed_or_missing_file_is_refused(tmp_path, monkeypatch):
+    entry = models.shipped_models()["adain_decoder_vgg16"]
+    original = models.shipped_file(entry.file)
+    (tmp_path / "models").mkdir()
+    copy = tmp_path / entry.file
+    shutil.copy(original, copy)
+    monkeypatch.setattr(models, "shipped_file", lambda name: tmp_path / name)
+    assert models.shipped_model("adain_decoder_vgg16") == copy
+    with open(copy, "r+b") as f:  # one byte changed in the middle
+        f.seek(entry.bytes // 2)
+        byte = f.read(1)
+        f.seek(entry.bytes // 2)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(HashMismatchError, match="Re-create it with: python -m nstlib train-adain"):
+        models.shipped_model("adain_decoder_vgg16")
+    copy.unlink()
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        models.shipped_model("adain_decoder_vgg16")
+    with pytest.raises(ValueError, match="not a model shipped"):
+        models.shipped_model("nope")
+
+
+def test_the_shipped_adain_decoder_stylises_pairs_it_never_saw():
+    """The issue's bar: on held-out pairs the result carries the style. Measured as the paper's style
+    loss (channel means and stds at relu1_1..relu4_1): the result must be much closer to the style
+    than the photo is, while keeping the photo's layout (relu4_1 close to the AdaIN target)."""
+    from nstlib import adain
+    from nstlib.adain_training import HELD_OUT
+    from nstlib.images import load_image
+
+    model = adain.pretrained()
+    record = adain.training_record(models.shipped_model("adain_decoder_vgg16"))
+    assert not set(record["content"]) & set(HELD_OUT["content"]) and not set(record["style"]) & set(HELD_OUT["style"])
+
+    def style_distance(x, s):
+        fx, fs = model.encoder.styles(x), model.encoder.styles(s)
+        total = 0.0
+        for layer in adain.STYLE_LAYERS:
+            (mx, sx), (ms, ss) = adain.mean_std(fx[layer]), adain.mean_std(fs[layer])
+            total += float(((mx - ms) ** 2).mean() + ((sx - ss) ** 2).mean())
+        return total
+
+    with torch.no_grad():
+        for c_name, s_name in [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("chelsea", "la_muse")]:
+            c, s = load_image(c_name, size=128), load_image(s_name, size=128)
+            out = model(c, s)
+            assert style_distance(out, s) < 0.25 * style_distance(c, s), (c_name, s_name)
+            t = adain.adain(model.encoder(c), model.encoder(s))
+            assert float(torch.nn.functional.mse_loss(model.encoder(out), t)) < 0.5 * float(t.var())
