@@ -188,10 +188,10 @@ def _add_train_adain_parser(sub) -> None:
                        description="Train AdaIN's decoder on unpaired crops of photos and paintings (Huang & "
                                    "Belongie 2017). Running the same command again resumes from --run-dir.")
     p.add_argument("--run-dir", required=True, help="checkpoint, samples and exported decoder go here")
-    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's photos except "
-                        "those held out for notebook 05)")
-    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's paintings except "
-                        "those held out for notebook 05)")
+    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's "
+                   "photos except those held out for notebook 05)")
+    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's "
+                   "paintings except those held out for notebook 05)")
     p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"total steps ({d.steps})")
     p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
     p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px")

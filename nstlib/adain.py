@@ -18,6 +18,9 @@ Training (Sec. 6): with t as the target, L = L_c + lambda L_s, lambda = 10 (`los
     L_s = sum_{i=1..4} || mu(phi_i(g(t))) - mu(phi_i(s)) ||^2
                      + || sigma(phi_i(g(t))) - sigma(phi_i(s)) ||^2        (Eq. 13; relu1_1..relu4_1)
 
+`pretrained()` gives the model with the decoder this project trained for the VGG-16 encoder
+(data/models/, see nstlib.models); `export_decoder` / `load_decoder` save and load others.
+
 The decoder mirrors the encoder: nearest-neighbour upsampling where the encoder pools, reflection
 padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 convolutions
 (VGG-19, the paper's: 9).

@@ -7,7 +7,9 @@ command that reproduces it. The files are committed, small (fp16) and checked by
     path = nstlib.models.shipped_model("adain_decoder_vgg16")
 
 A file whose bytes differ from the table (a bad checkout, a half-finished export, a model retrained
-without updating the table) is refused with a clear error instead of loading silently.
+without updating the table) is refused with a clear error instead of loading silently. The hash pins
+the committed file; running the command again trains an equivalent model, not the same bytes (the
+file records its own training time).
 """
 from __future__ import annotations
 
