@@ -108,24 +108,7 @@ class PatchDiscriminator(nn.Module):
         return self.net(to_tanh_range(x))
 
 
-class PixelDiscriminator(nn.Module):
-    """The 1x1 "PixelGAN" of pix2pix (Isola et al. 2017, Sec. 4.4; --netD pixel in the authors'
-    code): C64 - C128 - 1, all 1x1 convolutions, leaky ReLU 0.2, instance norm on C128. Each output
-    value judges one pixel's colour, so it can push colour statistics but not texture or structure.
-    Its instance norm takes statistics over the whole image, so the output still depends a little on
-    the other pixels, but it is exactly equivariant to any rearrangement of the pixels."""
-
-    def __init__(self, in_channels: int = 3, width: int = 64):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(in_channels, width, 1), nn.LeakyReLU(0.2, True),
-                                 nn.Conv2d(width, 2 * width, 1), nn.InstanceNorm2d(2 * width), nn.LeakyReLU(0.2, True),
-                                 nn.Conv2d(2 * width, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(to_tanh_range(x))  # (B, 1, H, W)
-
-
-def receptive_field(model: PatchDiscriminator | PixelDiscriminator) -> int:
+def receptive_field(model: PatchDiscriminator) -> int:
     """The size of the input patch one output value sees (70 for the default PatchGAN)."""
     size, jump = 1, 1
     convs = [m for m in model.net if isinstance(m, nn.Conv2d)]

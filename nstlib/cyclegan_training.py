@@ -30,8 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
-from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, PixelDiscriminator,
-                       ResnetGenerator, UNetGenerator, cycle_loss, lsgan_loss)
+from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
+                       UNetGenerator, cycle_loss, lsgan_loss)
 from .images import save_image
 
 CHECKPOINT = "checkpoint.pt"
@@ -69,24 +69,19 @@ def lr_factor(step: int, steps: int) -> float:
 
 
 class CycleGAN(nn.Module):
-    """G: A -> B, F: B -> A, D_A and D_B. The generators are the paper's ResNet generators
-    (`blocks`, `width`, `norm`), or with generator='unet' pix2pix's U-Net of `depth` levels; the
-    discriminators the paper's 70x70 PatchGANs, or with discriminator='pixel' pix2pix's 1x1
-    PixelGAN. Both alternatives are options of the authors' code too (--netG unet_128 / unet_256,
-    --netD pixel)."""
+    """G: A -> B, F: B -> A, D_A and D_B (PatchGANs). The generators are the paper's ResNet
+    generators (`blocks`, `width`, `norm`), or with generator='unet' pix2pix's U-Net of `depth`
+    levels, an option the authors' code offers too (--netG unet_128 / unet_256)."""
 
     def __init__(self, blocks: int = 6, width: int = 64, norm: str = "instance", generator: str = "resnet",
-                 depth: int = 7, discriminator: str = "patch"):
+                 depth: int = 7):
         super().__init__()
         if generator not in ("resnet", "unet"):
             raise ValueError(f"generator must be 'resnet' or 'unet', got {generator!r}")
-        if discriminator not in ("patch", "pixel"):
-            raise ValueError(f"discriminator must be 'patch' or 'pixel', got {discriminator!r}")
         make = (lambda: ResnetGenerator(blocks, width, norm)) if generator == "resnet" else \
             (lambda: UNetGenerator(depth, width))
-        judge = PatchDiscriminator if discriminator == "patch" else PixelDiscriminator
         self.G, self.F = make(), make()
-        self.D_A, self.D_B = judge(width=width), judge(width=width)
+        self.D_A, self.D_B = PatchDiscriminator(width=width), PatchDiscriminator(width=width)
 
 
 class Pix2Pix(nn.Module):
