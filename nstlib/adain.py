@@ -8,7 +8,8 @@ step*, and trains a decoder to turn the matched features back into an image:
     t = AdaIN(f(c), f(s)) = sigma(f(s)) * (f(c) - mu(f(c))) / sigma(f(c)) + mu(f(s))    (Eq. 8)
     T(c, s) = g((1 - alpha) f(c) + alpha t)                                          (Eq. 14)
 
-f is VGG up to relu4_1 (fixed), g the decoder (trained). mu and sigma are per sample and per
+f is VGG up to relu4_1 (fixed; each layer divided by its mean activation, like the paper's normalised VGG:
+see FEATURE_SCALES), g the decoder (trained). mu and sigma are per sample and per
 channel, over positions; sigma is the biased standard deviation (divide by H W), as in the
 original code, plus eps inside the square root.
 
@@ -71,20 +72,56 @@ def adain(content: torch.Tensor, style: torch.Tensor, eps: float = EPS) -> torch
 
 # ----------------------------------------------------------------------------- networks
 
-class Encoder(nn.Module):
-    """f: the fixed VGG up to relu4_1; `forward` gives relu4_1, `styles` relu1_1 .. relu4_1."""
+# Mean activation of each layer of the course's VGG-16 (Caffe weights, 0..255 BGR input) over the
+# registry's 13 photos and 15 paintings at 256 px: `measure_feature_scales` reproduces them and a test
+# checks that it does. The paper's encoder is Gatys' *normalised* VGG (vgg_normalised.t7), rescaled
+# so that activations average 1; unnormalised Caffe features at relu1_1 are ~10x smaller than at
+# relu2_1..relu4_1, so their squared statistics would weigh ~100x less in L_s and the decoder would
+# ignore colour. Dividing each layer by its mean activation restores the paper's balance (per layer
+# here; Gatys rescaled per channel).
+FEATURE_SCALES = {("vgg16", "caffe"): {"relu1_1": 25.5, "relu2_1": 206.6, "relu3_1": 294.7, "relu4_1": 156.8}}
 
-    def __init__(self, arch: str = "vgg16", weights: str | None = "caffe", vgg: VGGFeatures | None = None):
+
+def measure_feature_scales(vgg: VGGFeatures, images, size: int = 256) -> dict[str, float]:
+    """Each STYLE_LAYERS layer's mean activation over `images` (registry names, paths, tensors)
+    loaded with their shorter side `size`: the divisors that normalise an encoder (FEATURE_SCALES)."""
+    from .images import load_image
+
+    totals = dict.fromkeys(STYLE_LAYERS, 0.0)
+    with torch.no_grad():
+        for image in images:
+            x = load_image(image, size=size).to(vgg.mean.device)
+            for layer, f in vgg.extract(x, STYLE_LAYERS).items():
+                totals[layer] += float(f.mean()) / len(images)
+    return {layer: round(v, 1) for layer, v in totals.items()}
+
+
+class Encoder(nn.Module):
+    """f: the fixed VGG up to relu4_1, each layer divided by its mean activation (`scales`, default
+    FEATURE_SCALES for the course's VGG-16; 1 for untrained weights) as in the paper's normalised
+    VGG; `forward` gives relu4_1, `styles` relu1_1 .. relu4_1."""
+
+    def __init__(self, arch: str = "vgg16", weights: str | None = "caffe", vgg: VGGFeatures | None = None,
+                 scales: dict[str, float] | None = None):
         super().__init__()
         self.vgg = vgg if vgg is not None else VGGFeatures(arch, weights, up_to=ENCODER_LAYER)
         if ENCODER_LAYER not in self.vgg.layer_names:
             raise ValueError(f"the encoder's VGG must reach {ENCODER_LAYER}")
+        if scales is None:
+            key = (self.vgg.arch, self.vgg.weights_name)
+            if key in FEATURE_SCALES:
+                scales = FEATURE_SCALES[key]
+            elif self.vgg.weights_name is None:  # random weights (tests, benchmarks): nothing to normalise
+                scales = dict.fromkeys(STYLE_LAYERS, 1.0)
+            else:
+                raise ValueError(f"no feature scales for {key}: pass scales=measure_feature_scales(vgg, images)")
+        self.scales = dict(scales)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vgg.extract(x, ENCODER_LAYER)[ENCODER_LAYER]
+        return self.vgg.extract(x, ENCODER_LAYER)[ENCODER_LAYER] / self.scales[ENCODER_LAYER]
 
     def styles(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.vgg.extract(x, STYLE_LAYERS)
+        return {k: v / self.scales[k] for k, v in self.vgg.extract(x, STYLE_LAYERS).items()}
 
 
 def build_decoder(arch: str = "vgg16") -> nn.Sequential:
@@ -176,7 +213,8 @@ def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None)
     from .checkpoint import save_checkpoint
 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.decoder.state_dict().items()}
-    path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "decoder": state, "training": training or {}})
+    path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "scales": model.encoder.scales, "decoder": state,
+                                  "training": training or {}})
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -188,6 +226,9 @@ def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
     if saved.get("arch") != model.encoder.vgg.arch:
         raise ValueError(f"{path} holds a decoder for {saved.get('arch')}, the model's encoder is "
                          f"{model.encoder.vgg.arch}")
+    if saved.get("scales") != model.encoder.scales:
+        raise ValueError(f"{path} holds a decoder for encoder features scaled by {saved.get('scales')}, the model's "
+                         f"encoder uses {model.encoder.scales}")
     device = model.encoder.vgg.mean.device
     model.decoder.load_state_dict({k: v.float() for k, v in saved["decoder"].items()})
     model.decoder.to(device).eval()

@@ -135,3 +135,31 @@ def test_exported_fp16_decoder_is_small_and_loads_back(model, tmp_path):
     wrong = AdaIN(arch="vgg19", weights=None)
     with pytest.raises(ValueError, match="decoder for vgg16"):
         load_decoder(wrong, tmp_path / "decoder.pth")
+
+
+def test_the_encoder_is_normalised_like_the_papers(vgg16):
+    """FEATURE_SCALES are what measure_feature_scales gives on the registry's images, and dividing by
+    them brings every layer's mean activation to about 1 (the paper's normalised VGG)."""
+    from nstlib import data
+    from nstlib.adain import FEATURE_SCALES, measure_feature_scales
+
+    images = data.list_images("content") + data.list_images("style")
+    measured = measure_feature_scales(vgg16, images)
+    table = FEATURE_SCALES[("vgg16", "caffe")]
+    assert measured.keys() == table.keys()
+    assert all(abs(measured[k] - table[k]) <= 0.01 * table[k] for k in table), (measured, table)
+    encoder = Encoder(vgg=vgg16)
+    x = torch.rand(1, 3, 64, 64)
+    raw, scaled = vgg16.extract(x, STYLE_LAYERS), encoder.styles(x)
+    for layer in STYLE_LAYERS:
+        assert torch.allclose(scaled[layer], raw[layer] / table[layer])
+    assert torch.allclose(encoder(x), raw["relu4_1"] / table["relu4_1"])
+    with pytest.raises(ValueError, match="no feature scales"):
+        Encoder(vgg=_FakeVGG(vgg16))
+
+
+class _FakeVGG:
+    """vgg16 under another weights name, for the error path (no second weight file is needed)."""
+
+    def __init__(self, vgg):
+        self.arch, self.weights_name, self.layer_names = vgg.arch, "some-other-weights", vgg.layer_names
