@@ -277,10 +277,10 @@ def main():
 
     if args.only in (None, "adain"):
         print("\nAdaIN, VGG-16 encoder" + (" (channels-last, float16 autocast)" if device.type == "cuda" else ""))
-        print(f"| {'what':<46} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
-        print(f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
+        print(f"| {'what':<60} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 62}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_adain(sorted(set(args.sizes) | {1024}), args.repeats, device):
-            print(f"| {what:<46} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+            print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     if args.only in (None, "cyclegan"):
         print("\nCycleGAN and pix2pix (input: batch x size)"

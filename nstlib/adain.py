@@ -28,7 +28,6 @@ padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 c
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -37,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import color, vgg as vgg_arch
+from .download import file_hash
 from .features import VGGFeatures
 from .images import check_image
 
@@ -215,7 +215,7 @@ def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None)
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.decoder.state_dict().items()}
     path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "scales": model.encoder.scales, "decoder": state,
                                   "training": training or {}})
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_hash(path)
 
 
 def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
