@@ -7,6 +7,9 @@
     python -m nstlib train-adain --run-dir runs/adain [--content SRC ...] [--style SRC ...] [--steps ...]
                              [--export decoder.pth]
                                                 train AdaIN's decoder; resumes from the run's checkpoint
+    python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...]
+                             [--steps ...] [--export stylebank.pth]
+                                                train a StyleBank, one bank per STYLE; resumes likewise
 
 CONTENT and STYLE are data-registry names (`python -m nstlib info` lists them) or image files.
 Every argument is checked before the network is loaded, and errors are one line on stderr
@@ -206,13 +209,14 @@ def _add_train_adain_parser(sub) -> None:
 
 
 def train_adain_command(args) -> str:
-    from . import adain, adain_training, runtime
+    from . import adain, adain_training, datasets, runtime
+    from .checkpoint import training_summary
 
     if args.crop > args.load_size:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
     device = runtime.get_device(args.device)
-    content = args.content or adain_training.training_images("content")
-    style = args.style or adain_training.training_images("style")
+    content = args.content or datasets.training_images("content")
+    style = args.style or datasets.training_images("style")
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(
         model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
@@ -220,9 +224,67 @@ def train_adain_command(args) -> str:
         sample_every=args.sample_every, seed=args.seed)
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
-        record = adain_training.training_summary(run, content, style, device)
+        record = training_summary(run, content, style, device)
         digest = adain.export_decoder(model, args.export, record)
         lines.append(f"decoder written to {args.export} (sha256 {digest})")
+    return "\n".join(lines)
+
+
+def _add_train_stylebank_parser(sub) -> None:
+    from .stylebank_training import StyleBankSettings
+
+    d = StyleBankSettings()
+    p = sub.add_parser("train-stylebank", help="train a StyleBank, one bank per style (resumable)",
+                       description="Train StyleBank (Chen et al. 2017) with the (T+1)-step alternation on crops of "
+                                   "photos. Running the same command again resumes from --run-dir.")
+    p.add_argument("--run-dir", required=True, help="the checkpoint goes here")
+    p.add_argument("--style", nargs="+", required=True, help="style images (files or registry names), one bank each")
+    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's "
+                   "photos except those held out for notebooks 05 and 06)")
+    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"stylising + auto-encoder steps ({d.steps})")
+    p.add_argument("--T", type=_int_at_least(1), default=d.T, help=f"stylising steps per auto-encoder step ({d.T})")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
+    p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px (a multiple of 4)")
+    p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
+    p.add_argument("--style-size", type=_int_at_least(32), default=d.style_size, help="longer side of the style images")
+    p.add_argument("--lr", type=_positive_float, default=d.lr)
+    p.add_argument("--content-weight", type=_nonnegative_float, default=d.content_weight)
+    p.add_argument("--style-weight", type=_nonnegative_float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=_nonnegative_float, default=d.tv_weight)
+    p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--export", help="after training, write the model in fp16 to this file and print its sha256")
+
+
+def train_stylebank_command(args) -> str:
+    from . import datasets, runtime
+    from .checkpoint import training_summary
+    from .features import VGGFeatures
+    from .stylebank import StyleBank, export_stylebank
+    from .stylebank_training import CONTENT_LAYER, train_stylebank
+
+    if args.crop > args.load_size:
+        raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
+    if args.crop % 4:
+        raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
+    for style in args.style:
+        _check_source(style, "style image")
+    device = runtime.get_device(args.device)
+    content = args.content or datasets.training_images("content")
+    names = [Path(s).stem if Path(s).suffix else s for s in args.style]
+    vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
+    model = StyleBank(len(args.style), names).to(device)
+    run = train_stylebank(
+        model, content, args.style, vgg, args.run_dir, steps=args.steps, T=args.T, batch_size=args.batch_size,
+        crop=args.crop, load_size=args.load_size, style_size=args.style_size, lr=args.lr,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        checkpoint_every=args.checkpoint_every, seed=args.seed)
+    lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
+    if args.export and run.stopped == "finished":
+        record = training_summary(run, content, args.style, device, curves=("content", "style", "tv", "reconstruction"))
+        digest = export_stylebank(model, args.export, record)
+        lines.append(f"StyleBank written to {args.export} (sha256 {digest})")
     return "\n".join(lines)
 
 
@@ -233,11 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("info", help="versions, device, quick mode, weights and data found")
     _add_stylize_parser(sub)
     _add_train_adain_parser(sub)
+    _add_train_stylebank_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
     else:
-        command = {"stylize": stylize_command, "train-adain": train_adain_command}[args.command]
+        command = {"stylize": stylize_command, "train-adain": train_adain_command,
+                   "train-stylebank": train_stylebank_command}[args.command]
         try:
             print(command(args))
         except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say

@@ -235,13 +235,6 @@ def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
     return model
 
 
-def training_record(path: str | Path) -> dict:
-    """How an exported decoder was trained, as `export_decoder` stored it ({} if not recorded)."""
-    from .checkpoint import load_checkpoint
-
-    return load_checkpoint(path).get("training", {})
-
-
 SHIPPED_DECODERS = {"vgg16": "adain_decoder_vgg16"}  # encoder arch -> name in data/models.tsv
 
 

@@ -29,21 +29,6 @@ from .images import save_image
 
 CHECKPOINT = "checkpoint.pt"
 
-# Registry images the shipped decoder never saw: notebook 05 shows its results on these pairs, so
-# they test generalisation, not memory. Every other registry photo and painting is training data.
-HELD_OUT = {"content": ("tubingen", "golden_gate", "chelsea"),
-            "style": ("starry_night", "the_scream", "la_muse", "woman_with_hat_matisse")}
-
-
-def training_images(kind: str) -> list[str]:
-    """The registry's images of `kind` ('content' or 'style') minus those HELD_OUT for evaluation."""
-    from . import data
-
-    if kind not in HELD_OUT:
-        raise ValueError(f"kind must be one of {sorted(HELD_OUT)}, got {kind!r}")
-    return [name for name in data.list_images(kind) if name not in HELD_OUT[kind]]
-
-
 @dataclass
 class TrainSettings:
     steps: int = 160_000  # the original trains 160k iterations of batch 8
@@ -144,19 +129,6 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
                                      "training the decoder", progress, after_step)
     model.decoder.eval()
     return TrainRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
-
-
-def training_summary(run: TrainRun, content: Sequence, style: Sequence, device, points: int = 200) -> dict:
-    """What to store with an exported decoder so a notebook can say honestly how it was made: the
-    settings, the images (names or paths), steps, seconds, device, and the loss curves averaged
-    over windows to at most `points` points."""
-    steps = len(run.history["total"])
-    window = max(1, math.ceil(steps / points))
-    curves = {k: [sum(v[i:i + window]) / len(v[i:i + window]) for i in range(0, steps, window)]
-              for k, v in run.history.items() if k in ("content", "style", "total")}
-    return {"settings": run.settings, "steps": run.step, "seconds": run.history["seconds"][-1] if steps else 0.0,
-            "content": [str(c) for c in content], "style": [str(s) for s in style], "device": str(device),
-            "torch": str(torch.__version__), "curve_window": window, "curves": curves}
 
 
 def write_samples(model: adain_lib.AdaIN, pairs, path: Path) -> Path:

@@ -13,10 +13,11 @@ Ctrl-C during the save leaves the previous checkpoint intact. They load with
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -128,3 +129,26 @@ def run_steps(step: int, steps: int, one_step: Callable[[int], dict], save: Call
         if bar is not None:
             bar.close()
     return step, stopped, save(step)
+
+
+def training_summary(run, content: Sequence, style: Sequence, device,
+                     curves: Sequence[str] = ("content", "style", "total"), points: int = 200) -> dict:
+    """What to store with an exported model so a notebook can say honestly how it was made: the
+    run's settings, the images (names or paths), steps, seconds, device, and the loss `curves`
+    averaged over windows to at most `points` points. `run` is a trainer's result (history,
+    step, settings). NaN entries (a loss a step did not compute, e.g. StyleBank's reconstruction
+    on stylising steps) are left out of each window's mean."""
+    steps = len(run.history["seconds"])
+    window = max(1, math.ceil(steps / points))
+
+    def window_means(values: list[float]) -> list[float]:
+        out = []
+        for i in range(0, steps, window):
+            kept = [v for v in values[i:i + window] if not math.isnan(v)]
+            out.append(sum(kept) / len(kept) if kept else math.nan)
+        return out
+
+    return {"settings": run.settings, "steps": run.step, "seconds": run.history["seconds"][-1] if steps else 0.0,
+            "content": [str(c) for c in content], "style": [str(s) for s in style], "device": str(device),
+            "torch": str(torch.__version__), "curve_window": window,
+            "curves": {k: window_means(run.history[k]) for k in curves}}

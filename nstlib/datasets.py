@@ -25,6 +25,20 @@ from .images import ImageError, load_image
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+# Registry images that the shipped models (AdaIN's decoder, the StyleBank) never saw: notebooks 05
+# and 06 show their results on these, so they test generalisation, not memory. Every other registry
+# photo and painting is training data.
+HELD_OUT = {"content": ("tubingen", "golden_gate", "chelsea"),
+            "style": ("starry_night", "the_scream", "la_muse", "woman_with_hat_matisse")}
+
+
+def training_images(kind: str) -> list[str]:
+    """The registry's images of `kind` ('content' or 'style') minus those HELD_OUT for evaluation."""
+    if kind not in HELD_OUT:
+        raise ValueError(f"kind must be one of {sorted(HELD_OUT)}, got {kind!r}")
+    return [name for name in data.list_images(kind) if name not in HELD_OUT[kind]]
+
+
 class ImageSet:
     """Images from folders (searched recursively), files, or data-registry names, each loaded
     with its shorter side resized to `load_size` px. Decoded images are kept in memory when

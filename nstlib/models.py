@@ -5,6 +5,7 @@ training first (AdaIN's decoder for notebook 05; StyleBank for notebook 06).
 command that reproduces it. The files are committed, small (fp16) and checked by hash before use:
 
     path = nstlib.models.shipped_model("adain_decoder_vgg16")
+    training_record(path)           # how it was trained: settings, images, steps, time, loss curves
 
 A file whose bytes differ from the table (a bad checkout, a half-finished export, a model retrained
 without updating the table) is refused with a clear error instead of loading silently. The hash pins
@@ -57,3 +58,11 @@ def shipped_model(name: str) -> Path:
     except HashMismatchError as e:
         raise HashMismatchError(f"{e} Re-create it with: {entry.command}") from None
     return path
+
+
+def training_record(path: str | Path) -> dict:
+    """How an exported model was trained, as its exporter stored it under 'training' (settings,
+    images, steps, seconds, device, loss curves: `checkpoint.training_summary`); {} if not recorded."""
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(path).get("training", {})

@@ -24,6 +24,7 @@ Training alternates T steps of the stylising branch with one step of the auto-en
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -68,22 +69,33 @@ class StyleBank(nn.Module):
     `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], H and W multiples of 4;
     outputs are not clamped during training (clamp them to show them)."""
 
-    def __init__(self, n_styles: int):
+    def __init__(self, n_styles: int, style_names: Sequence[str] | None = None):
         super().__init__()
         if n_styles < 1:
             raise ValueError(f"n_styles must be >= 1, got {n_styles}")
+        if style_names is not None and len(style_names) != n_styles:
+            raise ValueError(f"{len(style_names)} style names for {n_styles} styles")
         self.encoder = build_encoder()
         self.decoder = build_decoder()
         self.banks = nn.ModuleList(build_bank() for _ in range(n_styles))
+        # what each bank learned (registry names or file names), for labels and the widget
+        self.style_names = list(style_names) if style_names is not None else [f"style {i}" for i in range(n_styles)]
 
     @property
     def n_styles(self) -> int:
         return len(self.banks)
 
-    def add_style(self) -> int:
+    def add_style(self, name: str | None = None) -> int:
         """Append a fresh bank (incremental learning, Sec. 4.2); returns its style id."""
         self.banks.append(build_bank().to(next(self.parameters()).device))
+        self.style_names.append(name or f"style {self.n_styles - 1}")
         return self.n_styles - 1
+
+    def style_id(self, name: str) -> int:
+        """The bank that learned style `name`."""
+        if name not in self.style_names:
+            raise ValueError(f"this StyleBank has no style {name!r}; it has {', '.join(self.style_names)}")
+        return self.style_names.index(name)
 
     def _check_id(self, style_id: int) -> None:
         if not 0 <= style_id < self.n_styles:
@@ -134,3 +146,39 @@ def _check_multiple_of_4(x: torch.Tensor) -> None:
 
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def export_stylebank(model: StyleBank, path: str | Path, training: dict | None = None) -> str:
+    """Save every weight in float16 (half the bytes), the style names and an optional record of
+    how it was trained (`models.training_record` reads it back); atomic; returns the sha256."""
+    from .checkpoint import save_checkpoint
+    from .download import file_hash
+
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
+    path = save_checkpoint(path, {"kind": "stylebank", "widths": list(WIDTHS), "style_names": model.style_names,
+                                  "model": state, "training": training or {}})
+    return file_hash(path)
+
+
+def load_stylebank(path: str | Path) -> StyleBank:
+    """A StyleBank saved by `export_stylebank`, in float32, eval mode, on the CPU."""
+    from .checkpoint import load_checkpoint
+
+    saved = load_checkpoint(path)
+    if saved.get("kind") != "stylebank" or saved.get("widths") != list(WIDTHS):
+        raise ValueError(f"{path} is not a StyleBank exported by this version of nstlib "
+                         f"(kind {saved.get('kind')!r}, widths {saved.get('widths')})")
+    model = StyleBank(len(saved["style_names"]), saved["style_names"])
+    model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
+    return model.eval()
+
+
+SHIPPED = "stylebank_4styles"  # name in data/models.tsv
+
+
+def pretrained() -> StyleBank:
+    """The StyleBank the project trained and ships (data/models/, hash-checked): one bank per
+    style in `.style_names`, eval mode, on the CPU; move it with `.to(device)`."""
+    from .models import shipped_model
+
+    return load_stylebank(shipped_model(SHIPPED))

@@ -3,10 +3,11 @@ and a checkpoint refuses to resume a run with other settings."""
 import pytest
 import torch
 
-from nstlib.adain import AdaIN, Encoder, training_record
+from nstlib.adain import AdaIN, Encoder
 from nstlib.adain_training import CHECKPOINT, learning_rate, train_decoder
 from nstlib.checkpoint import load_checkpoint
 from nstlib.datasets import ImageSet
+from nstlib.models import training_record
 
 TINY = dict(batch_size=2, crop=32, load_size=48, checkpoint_every=2, sample_every=3)
 
@@ -101,7 +102,7 @@ def test_the_train_adain_command_trains_resumes_and_exports(tmp_path, capsys):
 
 def test_training_summary_averages_the_curves_over_windows():
     from nstlib.adain_training import TrainRun
-    from nstlib.adain_training import training_summary
+    from nstlib.checkpoint import training_summary
 
     history = {"content": [1.0, 3.0, 5.0, 7.0, 9.0], "style": [0.0] * 5, "total": [2.0] * 5, "lr": [1e-4] * 5,
                "seconds": [1.0, 2.0, 3.0, 4.0, 5.5]}
@@ -113,7 +114,7 @@ def test_training_summary_averages_the_curves_over_windows():
 
 def test_the_held_out_images_are_not_training_images():
     from nstlib import data
-    from nstlib.adain_training import HELD_OUT, training_images
+    from nstlib.datasets import HELD_OUT, training_images
 
     for kind in ("content", "style"):
         train = training_images(kind)

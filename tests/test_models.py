@@ -45,11 +45,11 @@ def test_the_shipped_adain_decoder_stylises_pairs_it_never_saw():
     style loss (channel means and stds at relu1_1..relu4_1): the result must be much closer to the
     style than the photo is; an untrained decoder, for contrast, lands further away than the photo."""
     from nstlib import adain
-    from nstlib.adain_training import HELD_OUT
+    from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
 
     model = adain.pretrained()
-    record = adain.training_record(models.shipped_model("adain_decoder_vgg16"))
+    record = models.training_record(models.shipped_model("adain_decoder_vgg16"))
     assert not set(record["content"]) & set(HELD_OUT["content"]) and not set(record["style"]) & set(HELD_OUT["style"])
     torch.manual_seed(0)
     untrained = adain.AdaIN(encoder=model.encoder)

@@ -1,5 +1,7 @@
 """nstlib.stylebank and its training: the architecture, both fusions, the per-sample Gram loss,
 the (T+1) alternation with the auto-encoder gradient rescaling, incremental banks, and resume."""
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -153,3 +155,63 @@ def test_resume_matches_an_uninterrupted_run(vgg16, photos, tmp_path):
     with pytest.raises(ValueError, match="other settings"):
         train_stylebank(StyleBank(2), photos, styles, vgg16, tmp_path / "b", steps=6, progress=False,
                         **{**TINY, "T": 3})
+
+
+def test_training_lowers_the_style_loss(vgg16, photos, tmp_path):
+    torch.manual_seed(7)
+    model = StyleBank(1)
+    run = train_stylebank(model, photos, ["starry_night"], vgg16, tmp_path, steps=30, progress=False,
+                          **{**TINY, "T": 30, "checkpoint_every": 100})
+    style = run.history["style"]
+    assert sum(style[-5:]) / 5 < 0.5 * sum(style[:5]) / 5  # the perceptual loss is what it learns
+
+
+def test_style_names_and_lookup():
+    model = StyleBank(2, ["starry_night", "the_scream"])
+    assert model.style_id("the_scream") == 1
+    assert model.add_style("mondrian") == 2 and model.style_names[2] == "mondrian"
+    assert StyleBank(2).style_names == ["style 0", "style 1"]
+    with pytest.raises(ValueError, match="has no style 'monet'"):
+        model.style_id("monet")
+    with pytest.raises(ValueError, match="1 style names for 2 styles"):
+        StyleBank(2, ["a"])
+
+
+def test_export_in_fp16_and_load_back(tmp_path):
+    from nstlib.models import training_record
+    from nstlib.stylebank import export_stylebank, load_stylebank
+
+    torch.manual_seed(8)
+    model = StyleBank(2, ["starry_night", "the_scream"]).eval()
+    digest = export_stylebank(model, tmp_path / "sb.pth", {"steps": 7})
+    assert len(digest) == 64
+    loaded = load_stylebank(tmp_path / "sb.pth")
+    assert loaded.style_names == model.style_names and not loaded.training
+    x = _images(9, n=1)
+    with torch.no_grad():
+        assert (loaded(x, 1) - model(x, 1)).abs().max() < 2e-2  # fp16 weights: far below one 8-bit level
+    assert training_record(tmp_path / "sb.pth") == {"steps": 7}
+    fp32 = sum(v.numel() * 4 for v in model.state_dict().values())
+    assert (tmp_path / "sb.pth").stat().st_size < 0.6 * fp32
+    torch.save({"kind": "adain"}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not a StyleBank"):
+        load_stylebank(tmp_path / "other.pth")
+
+
+def test_cli_trains_resumes_and_exports(tmp_path, capsys):
+    from nstlib.__main__ import main
+    from nstlib.models import training_record
+
+    argv = ["train-stylebank", "--run-dir", str(tmp_path / "run"), "--style", "starry_night", "the_scream",
+            "--content", "tubingen", "--steps", "3", "--batch-size", "1", "--crop", "32", "--load-size", "48",
+            "--style-size", "64", "--device", "cpu", "--export", str(tmp_path / "sb.pth")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "finished at step 3" in out and "sha256" in out
+    record = training_record(tmp_path / "sb.pth")
+    assert record["steps"] == 3 and record["style"] == ["starry_night", "the_scream"] and record["content"] == ["tubingen"]
+    assert len(record["curves"]["reconstruction"]) == 3 and math.isnan(record["curves"]["reconstruction"][0])
+    argv[argv.index("--steps") + 1] = "4"
+    assert main(argv) == 0 and "finished at step 4" in capsys.readouterr().out  # resumed, not restarted
+    assert main([*argv[:-2], "--crop", "34"]) == 2 and "multiple of 4" in capsys.readouterr().err
+    assert main([*argv[:6], "nowhere.png", *argv[6:]]) == 2 and "nowhere.png" in capsys.readouterr().err
