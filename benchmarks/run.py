@@ -3,6 +3,7 @@
     python benchmarks/run.py [--device cuda] [--sizes 256 512] [--repeats 5] [--only iteration]
     python benchmarks/run.py --only stylize [--stylize-steps 300]     # whole stylisations
     python benchmarks/run.py --only adain                             # AdaIN inference and training
+    python benchmarks/run.py --only stylebank                         # StyleBank inference and training
     python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
 
 What it measures, and why it matters for the course:
@@ -27,6 +28,12 @@ What it measures, and why it matters for the course:
   (the style's features computed once), and decoder training steps per second (batch 8, 256 px
   crops). On CUDA the networks run channels-last under float16 autocast, as the course's
   feed-forward notebooks do. Random decoder weights: the cost does not depend on them.
+* StyleBank (Chen et al. 2017): frames per second of one style (encoder, one bank, decoder) at 256,
+  512 and 1024 px, and of a linear fusion of all banks (the filters are blended first, so it costs
+  the same); training steps per second at the shipped model's setting (batch 2, 128 px crops,
+  VGG-16 up to relu4_2 for the loss): a stylising step of the whole network, an auto-encoder step,
+  and an incremental step that trains one new bank with the auto-encoder frozen; and the bytes one
+  more style adds. Same CUDA treatment as AdaIN for inference; training in float32.
 * CycleGAN (Zhu et al. 2017) at the paper's 256 px: ResNet generator (9 blocks, width 64)
   inference in frames per second, and training iterations per second at batch 1 (both
   generators, both discriminators, identity loss, image pools), beside pix2pix's (U-Net depth 8).
@@ -215,6 +222,61 @@ def bench_adain(sizes, repeats, device):
     return rows
 
 
+def bench_stylebank(sizes, repeats, device):
+    import contextlib
+
+    from nstlib.stylebank import StyleBank, parameter_count
+    from nstlib.stylebank_training import CONTENT_LAYER, StyleBankSettings, perceptual_losses, style_targets
+
+    fast = device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
+    torch.manual_seed(0)
+    model = StyleBank(4).to(device).eval()
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    rows = []
+    for size in sizes:
+        c = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        with torch.no_grad(), autocast():
+            rows.append(("StyleBank inference, one style", f"{size}x{size}", median_ms(lambda: model(c, 0), repeats, device)))
+            rows.append(("StyleBank inference, linear fusion of 4 styles", f"{size}x{size}",
+                         median_ms(lambda: model.fuse_linear(c, [1, 1, 1, 1]), repeats, device)))
+    model = StyleBank(4).to(device).train()
+    vgg = VGGFeatures("vgg16", weights=None, up_to=CONTENT_LAYER).to(device)
+    cfg = StyleBankSettings(batch_size=2, crop=128)  # the shipped model's setting (data/models.tsv)
+    gen = torch.Generator().manual_seed(1)
+    batch = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen).to(device)
+    targets = style_targets(vgg, [torch.rand(1, 3, 256, 256, generator=gen)], 256)[0]
+    whole = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    bank_only = torch.optim.Adam(model.banks[3].parameters(), lr=cfg.lr)
+
+    def stylising_step():
+        whole.zero_grad(set_to_none=True)
+        perceptual_losses(vgg, model(batch, 0), batch, targets, cfg)["total"].backward()
+        whole.step()
+
+    def autoencoder_step():
+        whole.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(batch, None), batch).backward()
+        whole.step()
+
+    def incremental_step():
+        bank_only.zero_grad(set_to_none=True)
+        perceptual_losses(vgg, model(batch, 3), batch, targets, cfg)["total"].backward()
+        bank_only.step()
+
+    shape = f"{cfg.batch_size}x{cfg.crop}x{cfg.crop}"
+    rows.append(("StyleBank training, stylising step (whole network)", shape, median_ms(stylising_step, repeats, device)))
+    rows.append(("StyleBank training, auto-encoder step", shape, median_ms(autoencoder_step, repeats, device)))
+    shared = [p for m in (model.encoder, model.decoder) for p in m.parameters()]
+    for p in shared + [p for b in model.banks[:3] for p in b.parameters()]:
+        p.requires_grad_(False)  # incremental learning: the auto-encoder and the old banks are frozen
+    rows.append(("StyleBank training, incremental step (one new bank)", shape,
+                 median_ms(incremental_step, repeats, device)))
+    sizes_kb = (parameter_count(model.banks[0]) * 2 / 1024, sum(p.numel() for p in shared) * 2 / 1024)
+    return [(what, shape, ms, 1000 / ms) for what, shape, ms in rows], sizes_kb
+
+
 def bench_cyclegan(repeats, device):
     import contextlib
 
@@ -252,7 +314,8 @@ def main():
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "cyclegan"], default=None)
+    parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
+                                                         "cyclegan"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
@@ -281,6 +344,15 @@ def main():
         print(f"|{'-' * 62}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_adain(sorted(set(args.sizes) | {1024}), args.repeats, device):
             print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+
+    if args.only in (None, "stylebank"):
+        print("\nStyleBank" + (" (inference channels-last, float16 autocast)" if device.type == "cuda" else ""))
+        print(f"| {'what':<60} | {'input':>9} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 62}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
+        rows, (bank_kb, shared_kb) = bench_stylebank(sorted(set(args.sizes) | {1024}), args.repeats, device)
+        for what, size, ms, rate in rows:
+            print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+        print(f"One more style adds {bank_kb:.0f} KiB in fp16; the shared encoder and decoder take {shared_kb:.0f} KiB.")
 
     if args.only in (None, "cyclegan"):
         print("\nCycleGAN and pix2pix (input: batch x size)"

@@ -66,8 +66,8 @@ def build_bank() -> nn.Sequential:
 
 class StyleBank(nn.Module):
     """The shared encoder/decoder and `n_styles` banks. `model(content, style_id)` stylises;
-    `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], H and W multiples of 4;
-    outputs are not clamped during training (clamp them to show them)."""
+    `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], any size (padded to
+    multiples of 4 inside, the output cropped back); outputs are not clamped (clamp them to show them)."""
 
     def __init__(self, n_styles: int, style_names: Sequence[str] | None = None):
         super().__init__()
@@ -102,46 +102,54 @@ class StyleBank(nn.Module):
             raise ValueError(f"style_id {style_id} out of range: this model has {self.n_styles} styles")
 
     def forward(self, content: torch.Tensor, style_id: int | None) -> torch.Tensor:
-        _check_multiple_of_4(content)
-        features = self.encoder(content)
-        if style_id is None:
-            return self.decoder(features)
-        self._check_id(style_id)
-        return self.decoder(self.banks[style_id](features))
+        if style_id is not None:
+            self._check_id(style_id)
+        x, (h, w) = _pad_to_multiple_of_4(content)
+        features = self.encoder(x)
+        if style_id is not None:
+            features = self.banks[style_id](features)
+        return self.decoder(features)[..., :h, :w]
 
     def fuse_linear(self, content: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
         """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters blended by
         `weights`, one per style (normalised to sum 1)."""
         if len(weights) != self.n_styles or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"need {self.n_styles} weights >= 0, not all 0; got {list(weights)}")
-        _check_multiple_of_4(content)
+        x, (h, w) = _pad_to_multiple_of_4(content)
         total = float(sum(weights))
         conv = [bank[1] for bank in self.banks]  # each bank: (pad, conv)
         weight = sum((w / total) * c.weight for w, c in zip(weights, conv))  # (128, 128, 3, 3)
-        features = F.pad(self.encoder(content), (1, 1, 1, 1), mode="reflect")
-        return self.decoder(F.conv2d(features, weight))
+        features = F.pad(self.encoder(x), (1, 1, 1, 1), mode="reflect")
+        return self.decoder(F.conv2d(features, weight))[..., :h, :w]
 
     def fuse_regions(self, content: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
         """Region fusion: decode sum_i K_i (x) (M_i o E(I)), masks (H, W) or (1, 1, H, W) in
         [0, 1] at the image's size, one per style, downsampled to the feature map by area."""
         if len(masks) != self.n_styles:
             raise ValueError(f"need one mask per style ({self.n_styles}), got {len(masks)}")
-        _check_multiple_of_4(content)
-        features = self.encoder(content)
+        x, (h, w) = _pad_to_multiple_of_4(content)
+        features = self.encoder(x)
         fused = 0
         for bank, m in zip(self.banks, masks):
             m = m.to(features)
             m = m[None, None] if m.dim() == 2 else m
+            if m.dim() != 4 or m.shape[-2:] != (h, w):
+                raise ValueError(f"masks must be (H, W) or (1, 1, H, W) at the image's size {(h, w)}, got {tuple(m.shape)}")
+            m = F.pad(m, (0, x.shape[-1] - w, 0, x.shape[-2] - h), mode="replicate")  # padded like the image
             fused = fused + bank(features * F.interpolate(m, size=features.shape[-2:], mode="area"))
-        return self.decoder(fused)
+        return self.decoder(fused)[..., :h, :w]
 
 
-def _check_multiple_of_4(x: torch.Tensor) -> None:
+def _pad_to_multiple_of_4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflection-pad (B, 3, H, W) images at the bottom and right to multiples of 4 (the two
+    stride-2 convolutions); returns the padded images and (H, W), to crop the output back."""
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"expected images (B, 3, H, W), got {tuple(x.shape)}")
-    if x.shape[-1] % 4 or x.shape[-2] % 4:
-        raise ValueError(f"height and width must be multiples of 4 (two stride-2 convolutions), got "
-                         f"{tuple(x.shape[-2:])}; crop or resize first")
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % 4, -w % 4
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate" if min(h, w) < 4 else "reflect")
+    return x, (h, w)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -53,9 +53,13 @@ class StyleBankSettings:
     load_size: int = 512
     style_size: int = 512  # longer side of each style image for its Gram targets
     lr: float = 1e-3
+    # For the course's VGG-16 (Caffe weights, features in 0..255 units) with the averaged losses
+    # below: an untrained output starts near L_content 1e5 and L_style 1e10, a trained one near
+    # 7e4 and 4e8..2e9, so beta = 1e-3 makes style dominate at first and the two comparable later;
+    # TV (about 1e-3 on a trained output) adds a few percent, enough against checkerboards.
     content_weight: float = 1.0
-    style_weight: float = 1e5
-    tv_weight: float = 1e-2
+    style_weight: float = 1e-3
+    tv_weight: float = 3e5
     ae_lambda: float = 1.0  # lambda of the auto-encoder gradient rescaling
     checkpoint_every: int = 500
     seed: int = 0
@@ -96,6 +100,21 @@ def perceptual_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Ten
     l_tv = dx.pow(2).mean() + dy.pow(2).mean()
     total = cfg.content_weight * l_content + cfg.style_weight * l_style + cfg.tv_weight * l_tv
     return {"content": l_content, "style": l_style, "tv": l_tv, "total": total}
+
+
+def first_step_below(history: dict[str, list[float]], target: float, window: int = 20,
+                     branch: int | None = None) -> tuple[int, float] | None:
+    """When a run's style loss first reached `target`: (steps, seconds) at the end of the first
+    `window` consecutive stylising steps (of `branch`, if given) whose mean style loss is <= target,
+    or None if it never did. Steps count every step of the run, auto-encoder steps included, so a
+    whole-network run pays for its auto-encoder steps as it does in time. Used to compare
+    incremental learning of a new bank with training the whole network (Sec. 4.2)."""
+    picked = [i for i, b in enumerate(history["branch"]) if b >= 0 and (branch is None or b == branch)]
+    for j in range(window - 1, len(picked)):
+        if sum(history["style"][i] for i in picked[j - window + 1:j + 1]) / window <= target:
+            i = picked[j]
+            return i + 1, history["seconds"][i]
+    return None
 
 
 def _grad_norm(params) -> torch.Tensor:

@@ -39,8 +39,16 @@ def test_forward_branches_and_errors():
     assert model(x, None).shape == model(x, 2).shape == x.shape
     with pytest.raises(ValueError, match="out of range"):
         model(x, 3)
-    with pytest.raises(ValueError, match="multiples of 4"):
-        model(torch.rand(1, 3, 30, 40), 0)
+    odd = torch.rand(1, 3, 30, 41)
+    assert model(odd, 0).shape == odd.shape  # padded to 32 x 44 inside, cropped back
+    with torch.no_grad():  # the masks are padded like the image: a full mask still equals the single style
+        full = model.fuse_regions(odd, [torch.zeros(30, 41), torch.zeros(30, 41), torch.ones(30, 41)])
+        assert full.shape == odd.shape and torch.allclose(full, model(odd, 2), atol=1e-5)
+        assert torch.allclose(model.fuse_linear(odd, [0, 1, 0]), model(odd, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="image's size"):
+        model.fuse_regions(odd, [torch.ones(32, 44)] * 3)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.rand(3, 32, 32), 0)
     assert model.add_style() == 3 and model.n_styles == 4
 
 
@@ -215,3 +223,13 @@ def test_cli_trains_resumes_and_exports(tmp_path, capsys):
     assert main(argv) == 0 and "finished at step 4" in capsys.readouterr().out  # resumed, not restarted
     assert main([*argv[:-2], "--crop", "34"]) == 2 and "multiple of 4" in capsys.readouterr().err
     assert main([*argv[:6], "nowhere.png", *argv[6:]]) == 2 and "nowhere.png" in capsys.readouterr().err
+
+
+def test_first_step_below_uses_a_window_of_stylising_steps():
+    from nstlib.stylebank_training import first_step_below
+
+    history = {"branch": [0, 0, -1, 0, 0, -1, 1, 0], "style": [9, 7, math.nan, 3, 1, math.nan, 0, 1],
+               "seconds": [1, 2, 3, 4, 5, 6, 7, 8]}
+    assert first_step_below(history, 5, window=2) == (4, 4)  # mean(7, 3) = 5 at the 4th step; the AE step counts
+    assert first_step_below(history, 2, window=2, branch=0) == (5, 5)  # mean(3, 1)
+    assert first_step_below(history, 0.4, window=2) is None
