@@ -50,7 +50,8 @@ def plot_losses(histories: Mapping[str, Sequence[float]] | Mapping[str, Mapping[
 
     histories: one history (`result.history`: key -> values per iteration) or several by label
     ({'L-BFGS': result1.history, 'Adam': result2.history}). keys: which entries to draw (default
-    every loss, i.e. all but 'seconds'); x: 'iteration' or 'seconds' (wall time).
+    every loss, i.e. all but 'seconds'); x: 'iteration' or 'seconds' (wall time). NaN entries
+    (steps that did not compute that loss) are skipped and the line joins the others.
     """
     import matplotlib.pyplot as plt
 
@@ -68,7 +69,10 @@ def plot_losses(histories: Mapping[str, Sequence[float]] | Mapping[str, Mapping[
                 xs = np.asarray(history["seconds"], dtype=float)
             else:
                 xs = np.arange(1, len(values) + 1)
-            ax.plot(xs, np.where(values > 0, values, np.nan), label=" ".join(filter(None, [label, name])))
+            # NaN marks a loss that a step did not compute (StyleBank's branches alternate): the
+            # line joins the computed points instead of breaking at every gap; <= 0 has no log
+            keep = np.isfinite(values) & (values > 0)
+            ax.plot(xs[keep], values[keep], label=" ".join(filter(None, [label, name])))
     ax.set_yscale("log")
     ax.set_xlabel("optimizer iteration" if x == "iteration" else "seconds")
     ax.set_ylabel("loss")

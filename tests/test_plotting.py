@@ -24,12 +24,17 @@ def test_plot_losses_single_and_several_runs():
     ax = plot_losses(history)
     assert ax.get_yscale() == "log"
     assert [l.get_label() for l in ax.get_lines()] == ["content", "style", "total"]  # not 'seconds'
-    assert np.isnan(ax.get_lines()[1].get_ydata()[-1])  # zero cannot be drawn on a log scale
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), [4.0, 2.0])  # zero cannot be drawn on a log scale
     plt.close(ax.figure)
     ax = plot_losses({"L-BFGS": history, "Adam": history}, keys=["total"], x="seconds")
     assert [l.get_label() for l in ax.get_lines()] == ["L-BFGS total", "Adam total"]
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.1, 0.2, 0.3])
     assert ax.get_xlabel() == "seconds"
+    plt.close(ax.figure)
+    ax = plot_losses({"style": [3.0, float("nan"), 2.0, float("nan")]})  # a loss computed every other step
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [1, 3])
+    np.testing.assert_allclose(line.get_ydata(), [3.0, 2.0])
     plt.close(ax.figure)
 
 
