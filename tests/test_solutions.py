@@ -73,3 +73,13 @@ def test_nb05_wct_matches_the_style_covariance_and_mean():
     assert torch.allclose(mu_o, mu_s, atol=1e-8)
     assert torch.allclose(cov_o, cov_s, atol=1e-6)  # the full covariance, not only its diagonal (AdaIN)
     assert out.shape == content.shape
+
+
+def test_nb06_pooled_gram_is_the_mean_of_the_per_sample_grams():
+    from notebooks.solutions import nb06
+
+    f = torch.rand(3, 4, 5, 6, generator=torch.Generator().manual_seed(0))
+    pooled = nb06.pooled_gram(f)
+    assert pooled.shape == (1, 4, 4)
+    assert torch.allclose(pooled[0], gram(f).mean(0), atol=1e-6)
+    assert not torch.allclose(pooled[0], gram(f)[0], atol=1e-3)  # one image's statistics are not the batch's

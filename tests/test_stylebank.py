@@ -233,3 +233,16 @@ def test_first_step_below_uses_a_window_of_stylising_steps():
     assert first_step_below(history, 5, window=2) == (4, 4)  # mean(7, 3) = 5 at the 4th step; the AE step counts
     assert first_step_below(history, 2, window=2, branch=0) == (5, 5)  # mean(3, 1)
     assert first_step_below(history, 0.4, window=2) is None
+
+
+def test_the_encoder_cannot_see_a_global_gain_or_colour_offset():
+    """conv1 is linear and instance norm removes each channel's mean and std, so E(aI + b) = E(I):
+    notebook 06 uses this to explain the auto-encoder's colour errors."""
+    torch.manual_seed(10)
+    enc = build_encoder().eval()
+    x = _images(11, n=1, h=64, w=64)
+    shifted = 0.6 * x + torch.tensor([0.2, 0.05, 0.0]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        a, b = enc(x), enc(shifted)
+        assert (a - b).abs().max() < 1e-3 * a.abs().max()
+        assert (a - enc(x.flip(-1))).abs().max() > 0.1 * a.abs().max()  # it does see the content
