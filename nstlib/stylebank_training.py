@@ -52,7 +52,7 @@ class StyleBankSettings:
     crop: int = 256
     load_size: int = 512
     style_size: int = 512  # longer side of each style image for its Gram targets
-    lr: float = 1e-3
+    lr: float = 1e-3  # long CPU runs at batch 2 diverged: after ~2000 steps at 1e-3, ~4300 at 5e-4 (notebook 06)
     # For the course's VGG-16 (Caffe weights, features in 0..255 units) with the averaged losses
     # below: an untrained output starts near L_content 1e5 and L_style 1e10, a trained one near
     # 7e4 and 4e8..2e9, so beta = 1e-3 makes style dominate at first and the two comparable later;
