@@ -195,25 +195,34 @@ def _add_train_adain_parser(sub) -> None:
                    "photos except those held out for notebook 05)")
     p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's "
                    "paintings except those held out for notebook 05)")
-    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"total steps ({d.steps})")
+    _add_training_arguments(p, d, "total steps", "decoder")
+    p.add_argument("--sample-every", type=_int_at_least(1), default=d.sample_every)
+    p.add_argument("--arch", choices=["vgg16", "vgg19"], default="vgg16")
+
+
+def _add_training_arguments(p, d, steps_help: str, exported: str) -> None:
+    """The arguments every crop-based trainer shares, with defaults from its settings dataclass `d`."""
+    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"{steps_help} ({d.steps})")
     p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
     p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px")
     p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
     p.add_argument("--lr", type=_positive_float, default=d.lr)
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
-    p.add_argument("--sample-every", type=_int_at_least(1), default=d.sample_every)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--arch", choices=["vgg16", "vgg19"], default="vgg16")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("--export", help="after training, write the decoder in fp16 to this file and print its sha256")
+    p.add_argument("--export", help=f"after training, write the {exported} in fp16 to this file and print its sha256")
+
+
+def _check_crop(args) -> None:
+    if args.crop > args.load_size:
+        raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
 
 
 def train_adain_command(args) -> str:
     from . import adain, adain_training, datasets, runtime
     from .checkpoint import training_summary
 
-    if args.crop > args.load_size:
-        raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
+    _check_crop(args)
     device = runtime.get_device(args.device)
     content = args.content or datasets.training_images("content")
     style = args.style or datasets.training_images("style")
@@ -241,20 +250,12 @@ def _add_train_stylebank_parser(sub) -> None:
     p.add_argument("--style", nargs="+", required=True, help="style images (files or registry names), one bank each")
     p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's "
                    "photos except those held out for notebooks 05 and 06)")
-    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"stylising + auto-encoder steps ({d.steps})")
+    _add_training_arguments(p, d, "stylising + auto-encoder steps", "model")
     p.add_argument("--T", type=_int_at_least(1), default=d.T, help=f"stylising steps per auto-encoder step ({d.T})")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
-    p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px (a multiple of 4)")
-    p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
     p.add_argument("--style-size", type=_int_at_least(32), default=d.style_size, help="longer side of the style images")
-    p.add_argument("--lr", type=_positive_float, default=d.lr)
     p.add_argument("--content-weight", type=_nonnegative_float, default=d.content_weight)
     p.add_argument("--style-weight", type=_nonnegative_float, default=d.style_weight)
     p.add_argument("--tv-weight", type=_nonnegative_float, default=d.tv_weight)
-    p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("--export", help="after training, write the model in fp16 to this file and print its sha256")
 
 
 def train_stylebank_command(args) -> str:
@@ -264,8 +265,7 @@ def train_stylebank_command(args) -> str:
     from .stylebank import StyleBank, export_stylebank
     from .stylebank_training import CONTENT_LAYER, train_stylebank
 
-    if args.crop > args.load_size:
-        raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
+    _check_crop(args)
     if args.crop % 4:
         raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
     for style in args.style:
