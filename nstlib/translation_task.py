@@ -2,15 +2,22 @@
 
 Domain A is crops of photos. Domain B is crops passed through a fixed colour and tone transform T
 (a colour grade: channel mixing towards warm highlights and teal shadows, a tone curve, and a lift
-of the blacks; strong enough that doing nothing scores only about 13 dB). A and B never share a pixel: A's crops come from the left half of each training
-photo, B's from the right half. (With a dozen photos, taking A and B from *different* photos would
-give two domains whose colours differ by their subjects, a cat against a night skyline, more than
-by T; a GAN matches distributions, so it would learn that difference instead of T. Two halves of
-the same photos have the same kind of colours.) A model trained on unpaired A and B never sees a
-pair (a, T(a)), yet the correct translation of every a is known: T(a). So translation quality is
-measurable, as PSNR and SSIM of G(a) against T(a) on crops of held-out photos, and comparable with
-the identity baseline G(a) = a and with pix2pix trained on the paired version (a, T(a)), the upper
-bound.
+of the blacks; strong enough that doing nothing scores only about 13 dB). A and B never share a
+pixel: A's crops come from the left half of each training photo, B's from the right half. (With a
+dozen photos, taking A and B from *different* photos would give two domains whose colours differ
+by their subjects, a cat against a night skyline, more than by T; a GAN matches distributions, so
+it would learn that difference instead of T. Two halves of the same photos have the same kind of
+colours.) The registry's paintings are split the same way, and each training crop's RGB channels
+are put in a random order before T, drawn the same way for A and B: the held-out photos contain
+colours (foliage greens above all) that nine training photos barely show, and a GAN only learns
+the grade for colours it has seen. The permutations multiply the colours covered by six and leave
+T the only systematic difference between A and B. (A colour augmentation for this task, not part
+of CycleGAN; notebook 07 reports the quality with and without it.)
+
+A model trained on unpaired A and B never sees a pair (a, T(a)), yet the correct translation of
+every a is known: T(a). So translation quality is measurable, as PSNR and SSIM of G(a) against
+T(a) on crops of held-out photos, and comparable with the identity baseline G(a) = a and with
+pix2pix trained on the paired version (a, T(a)), the upper bound.
 
     task = TranslationTask.from_registry(crop=64)
     a, b = task.unpaired_batch(4)            # unpaired: b = T(crops of the photos' other halves)
@@ -85,12 +92,14 @@ class CropSampler:
 class TranslationTask(CropSampler):
     """A -> B = T(A): domain A from `a_images` (within the width fractions `a_columns`), domain B
     from `b_images` (within `b_columns`) transformed by T, and the held-out `test_images` whose
-    crops measure quality."""
+    crops measure quality. With `shuffle_channels`, each training crop's RGB channels are put in a
+    random order before T (colour augmentation; the test crops are never shuffled)."""
 
     def __init__(self, a_images: ImageSet, b_images: ImageSet, test_images: ImageSet, crop: int = 128,
                  test_crops: int = 16, seed: int = 0, a_columns: tuple[float, float] = (0.0, 1.0),
-                 b_columns: tuple[float, float] = (0.0, 1.0)):
+                 b_columns: tuple[float, float] = (0.0, 1.0), shuffle_channels: bool = False):
         super().__init__(crop, seed)
+        self.shuffle_channels = shuffle_channels
         self.a, self.b = a_images, b_images
         self.a_columns, self.b_columns = a_columns, b_columns
         test_gen = torch.Generator().manual_seed(seed + 10_000)
@@ -99,23 +108,31 @@ class TranslationTask(CropSampler):
         self.samples, self.sample_truth = self.test_a[:4], self.test_b[:4]  # the training run's sample grid
 
     @classmethod
-    def from_registry(cls, crop: int = 128, load_size: int = 256, **kwargs) -> "TranslationTask":
-        """The registry's 13 photos: every third one held out for testing, the other nine split
-        down the middle, left halves for domain A and right halves for domain B."""
-        train, test = split_photos()
+    def from_registry(cls, crop: int = 128, load_size: int = 256, shuffle_channels: bool = True,
+                      **kwargs) -> "TranslationTask":
+        """The registry's 13 photos: every third one held out for testing; the other nine and the
+        registry's paintings split down the middle, left halves for domain A and right halves for
+        domain B; training crops with their channels shuffled (see the module's docstring)."""
+        train, test = training_sources()
         images = ImageSet(train, load_size)
         return cls(images, images, ImageSet(test, load_size), crop, a_columns=(0.0, 0.5), b_columns=(0.5, 1.0),
-                   **kwargs)
+                   shuffle_channels=shuffle_channels, **kwargs)
+
+    def _training_crops(self, images: ImageSet, n: int, flip: bool, columns) -> torch.Tensor:
+        x = self.crops(images, n, flip, columns)
+        if self.shuffle_channels:  # one of the 6 channel orders per crop, drawn from the checkpointed generator
+            x = torch.stack([xi[torch.randperm(3, generator=self.generator)] for xi in x])
+        return x
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """n crops of domain A and n of domain B (the photos' other halves, transformed)."""
-        a = self.crops(self.a, n, flip, self.a_columns)
-        b = self.crops(self.b, n, flip, self.b_columns)
+        """n crops of domain A and n of domain B (the images' other halves, transformed)."""
+        a = self._training_crops(self.a, n, flip, self.a_columns)
+        b = self._training_crops(self.b, n, flip, self.b_columns)
         return a, tone_transform(b)
 
     def paired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n crops of domain A with their true translations T(a): pix2pix's training data."""
-        a = self.crops(self.a, n, flip, self.a_columns)
+        a = self._training_crops(self.a, n, flip, self.a_columns)
         return a, tone_transform(a)
 
     @torch.no_grad()
@@ -175,6 +192,13 @@ def split_photos() -> tuple[list[str], list[str]]:
     photo, starting with the third, is held out."""
     photos = data.list_images("content")
     return [p for i, p in enumerate(photos) if i % 3 != 2], photos[2::3]
+
+
+def training_sources() -> tuple[list[str], list[str]]:
+    """(training images, held-out test photos) of the offline task: the training photos of
+    `split_photos` plus every painting in the registry; only photos are tested."""
+    train, test = split_photos()
+    return train + data.list_images("style"), test
 
 
 def disjoint(*sets: Sequence) -> bool:

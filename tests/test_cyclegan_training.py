@@ -140,3 +140,29 @@ def test_domains_a_and_b_come_from_the_two_halves_of_each_photo(tmp_path):
     assert torch.allclose(b, tone_transform(torch.ones_like(b)), atol=0.01)  # every B crop: T(white)
     with pytest.raises(ValueError, match="less than the crop"):
         images.random_crop(32, torch.Generator(), columns=(0, 0.25))
+
+
+def test_shuffled_channels_are_permutations_drawn_for_each_crop(tmp_path):
+    red_and_green = torch.zeros(1, 3, 40, 80)
+    red_and_green[:, 0, :, :40] = 1.0  # left half pure red
+    red_and_green[:, 1, :, 40:] = 1.0  # right half pure green
+    save_image(red_and_green, tmp_path / "photo.png")
+    images = ImageSet([tmp_path / "photo.png"], load_size=40)
+    task = TranslationTask(images, images, images, crop=16, test_crops=2, a_columns=(0, 0.5), b_columns=(0.5, 1),
+                           shuffle_channels=True)
+    a, b = task.unpaired_batch(24)
+    lit = a.mean(dim=(2, 3)).round()  # each crop: one channel at 1, the others at 0
+    assert torch.all(lit.sum(1) == 1) and torch.all(lit.sum(0) > 0)  # a permutation, all three orders seen
+    pure = torch.eye(3).view(3, 3, 1, 1).expand(3, 3, 16, 16)
+    assert all(any(torch.allclose(bi, tone_transform(p[None])[0], atol=0.01) for p in pure) for bi in b)
+    x, y = task.paired_batch(6)
+    assert torch.allclose(y, tone_transform(x))  # the pairs stay exact: T is applied after the shuffle
+    assert torch.equal(task.test_b, tone_transform(task.test_a))  # test crops are never shuffled
+
+
+def test_the_registry_task_trains_on_photos_and_paintings_and_tests_on_held_out_photos():
+    from nstlib.translation_task import training_sources
+
+    train, test = training_sources()
+    assert set(data.list_images("style")) <= set(train) and disjoint(train, test)
+    assert set(test) <= set(data.list_images("content"))
