@@ -196,6 +196,10 @@ def _add_train_adain_parser(sub) -> None:
     p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's "
                    "paintings except those held out for notebook 05)")
     _add_training_arguments(p, d, "total steps", "decoder")
+    p.add_argument("--photos-as-styles", action="store_true",
+                   help="add the content photos to the style images (more palettes for a small style set)")
+    p.add_argument("--shuffle-style-channels", action="store_true",
+                   help="put each style crop's RGB channels in a random order (colour augmentation; not in the paper)")
     p.add_argument("--sample-every", type=_int_at_least(1), default=d.sample_every)
     p.add_argument("--arch", choices=["vgg16", "vgg19"], default="vgg16")
 
@@ -225,12 +229,14 @@ def train_adain_command(args) -> str:
     _check_crop(args)
     device = runtime.get_device(args.device)
     content = args.content or datasets.training_images("content")
-    style = args.style or datasets.training_images("style")
+    style = list(args.style or datasets.training_images("style"))
+    if args.photos_as_styles:
+        style += [c for c in content if c not in style]
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(
         model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
         load_size=args.load_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every, seed=args.seed)
+        sample_every=args.sample_every, seed=args.seed, shuffle_style_channels=args.shuffle_style_channels)
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
         record = training_summary(run, content, style, device)

@@ -105,16 +105,26 @@ def _expand(source: str | Path) -> list[str | Path]:
     raise FileNotFoundError(f"{source}: neither a folder, an image file nor a registry name")
 
 
+def shuffle_channels(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of a (B, 3, H, W) batch with its RGB channels in one of the 6 orders, drawn from
+    `generator`: colour augmentation that keeps every image's structure and contrast. With a dozen
+    training images it turns each one into six palettes, so a network cannot learn "the" colours
+    of its training set (a sky in a shuffled crop may be green, red or blue)."""
+    return torch.stack([x[torch.randperm(3, generator=generator)] for x in images])
+
+
 class UnpairedBatches:
     """An endless iterator of (content, style) batches, (B, 3, crop, crop) each, drawn
-    independently from two ImageSets with one generator."""
+    independently from two ImageSets with one generator. With `shuffle_style_channels` each
+    style crop's channels are shuffled (shuffle_channels), from the same generator."""
 
     def __init__(self, content: ImageSet, style: ImageSet, batch_size: int = 8, crop: int = 256,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, shuffle_style_channels: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.content, self.style, self.batch_size, self.crop = content, style, batch_size, crop
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.shuffle_style_channels = shuffle_style_channels
 
     def __iter__(self):
         return self
@@ -122,4 +132,6 @@ class UnpairedBatches:
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = torch.stack([self.content.random_crop(self.crop, self.generator) for _ in range(self.batch_size)])
         s = torch.stack([self.style.random_crop(self.crop, self.generator) for _ in range(self.batch_size)])
+        if self.shuffle_style_channels:
+            s = shuffle_channels(s, self.generator)
         return c, s

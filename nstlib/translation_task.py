@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import data
-from .datasets import ImageSet
+from .datasets import ImageSet, shuffle_channels
 
 # a colour grade: rows are output R, G, B as mixtures of input R, G, B
 MIX = torch.tensor([[1.10, 0.20, -0.20],
@@ -121,7 +121,7 @@ class TranslationTask(CropSampler):
     def _training_crops(self, images: ImageSet, n: int, flip: bool, columns) -> torch.Tensor:
         x = self.crops(images, n, flip, columns)
         if self.shuffle_channels:  # one of the 6 channel orders per crop, drawn from the checkpointed generator
-            x = torch.stack([xi[torch.randperm(3, generator=self.generator)] for xi in x])
+            x = shuffle_channels(x, self.generator)
         return x
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,6 +100,18 @@ def test_the_train_adain_command_trains_resumes_and_exports(tmp_path, capsys):
     assert "neither a folder" in capsys.readouterr().err
 
 
+def test_the_train_adain_command_can_add_photos_and_shuffle_style_colours(tmp_path, capsys):
+    from nstlib.__main__ import main
+
+    argv = ["train-adain", "--run-dir", str(tmp_path / "run"), "--content", "tubingen", "chelsea", "--style",
+            "starry_night", "--photos-as-styles", "--shuffle-style-channels", "--steps", "1", "--batch-size", "1",
+            "--crop", "32", "--load-size", "40", "--device", "cpu", "--export", str(tmp_path / "decoder.pth")]
+    assert main(argv) == 0, capsys.readouterr().err
+    record = training_record(tmp_path / "decoder.pth")
+    assert record["style"] == ["starry_night", "tubingen", "chelsea"]  # the record says what the decoder saw
+    assert record["settings"]["shuffle_style_channels"] is True
+
+
 def test_training_summary_averages_the_curves_over_windows():
     from nstlib.adain_training import TrainRun
     from nstlib.checkpoint import training_summary

@@ -91,3 +91,29 @@ def test_unpaired_batches_are_reproducible_from_the_generator(folder):
     assert torch.equal(c, c2) and torch.equal(s, s2)
     with pytest.raises(ValueError, match="batch_size"):
         UnpairedBatches(a, a, batch_size=0)
+
+
+def test_shuffle_channels_permutes_each_image_on_its_own():
+    from nstlib.datasets import shuffle_channels
+
+    x = torch.rand(24, 3, 4, 5)
+    out = shuffle_channels(x, torch.Generator().manual_seed(0))
+    orders = set()
+    for xi, oi in zip(x, out):
+        order = tuple(next(j for j in range(3) if torch.equal(oi[k], xi[j])) for k in range(3))
+        assert sorted(order) == [0, 1, 2]  # a permutation: the same three channels, no mixing
+        orders.add(order)
+    assert len(orders) > 3  # drawn per image: 24 images show most of the 6 orders
+    assert torch.equal(out, shuffle_channels(x, torch.Generator().manual_seed(0)))  # from the generator alone
+
+
+def test_unpaired_batches_can_shuffle_the_style_crops_channels(folder):
+    a = ImageSet([folder], load_size=40)
+    plain = UnpairedBatches(a, a, batch_size=6, crop=32, generator=torch.Generator().manual_seed(3))
+    shuffled = UnpairedBatches(a, a, batch_size=6, crop=32, generator=torch.Generator().manual_seed(3),
+                               shuffle_style_channels=True)
+    (c, s), (c2, s2) = next(plain), next(shuffled)
+    assert torch.equal(c, c2)  # content crops untouched
+    assert not torch.equal(s, s2)  # the folder's images are pure red, green and blue: a shuffle shows
+    for si, s2i in zip(s, s2):
+        assert torch.equal(si.sort(dim=0).values, s2i.sort(dim=0).values)  # same crop, channels reordered
