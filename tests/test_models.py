@@ -40,10 +40,23 @@ def test_a_changed_or_missing_file_is_refused(tmp_path, monkeypatch):
         models.shipped_model("nope")
 
 
+def _adain_style_distance(model, x, s):
+    """The paper's style loss (Eq. 13, channel means and stds at relu1_1..relu4_1), as a float."""
+    from nstlib import adain
+
+    fx, fs = model.encoder.styles(x), model.encoder.styles(s)
+    total = 0.0
+    for layer in adain.STYLE_LAYERS:
+        (mx, sx), (ms, ss) = adain.mean_std(fx[layer]), adain.mean_std(fs[layer])
+        total += float(((mx - ms) ** 2).mean() + ((sx - ss) ** 2).mean())
+    return total
+
+
 def test_the_shipped_adain_decoder_stylises_pairs_it_never_saw():
     """The issue's bar: on held-out pairs the result carries the style. Measured with the paper's
-    style loss (channel means and stds at relu1_1..relu4_1): the result must be much closer to the
-    style than the photo is; an untrained decoder, for contrast, lands further away than the photo."""
+    style loss: the result must be much closer to the style than the photo is (shipped decoder:
+    ratios 0.20-0.43; the previous, palette-bound decoder: up to 0.71); an untrained decoder, for
+    contrast, lands further away than the photo."""
     from nstlib import adain
     from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
@@ -54,21 +67,36 @@ def test_the_shipped_adain_decoder_stylises_pairs_it_never_saw():
     torch.manual_seed(0)
     untrained = adain.AdaIN(encoder=model.encoder)
 
-    def style_distance(x, s):
-        fx, fs = model.encoder.styles(x), model.encoder.styles(s)
-        total = 0.0
-        for layer in adain.STYLE_LAYERS:
-            (mx, sx), (ms, ss) = adain.mean_std(fx[layer]), adain.mean_std(fs[layer])
-            total += float(((mx - ms) ** 2).mean() + ((sx - ss) ** 2).mean())
-        return total
-
     with torch.no_grad():
         for c_name, s_name in [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("chelsea", "la_muse"),
                                ("tubingen", "woman_with_hat_matisse")]:
             c, s = load_image(c_name, size=128), load_image(s_name, size=128)
-            photo = style_distance(c, s)
-            assert style_distance(model(c, s), s) < 0.8 * photo, (c_name, s_name)
-            assert style_distance(untrained(c, s), s) > photo  # the test can fail
+            photo = _adain_style_distance(model, c, s)
+            assert _adain_style_distance(model, model(c, s), s) < 0.5 * photo, (c_name, s_name)
+            assert _adain_style_distance(model, untrained(c, s), s) > photo  # the test can fail
+
+
+def test_the_shipped_adain_decoder_tells_the_held_out_styles_apart():
+    """Recognisable as *its* style, not just "painterly": each result on a held-out photo with a
+    held-out painting must be nearer (style loss, Eq. 13) to that painting than to the other three
+    held-out paintings. The shipped decoder gets 10 of the 12 (both misses are La Muse, taken for
+    Matisse, whose statistics lie nearest to it); a decoder that paints every result in one palette
+    fails this (the previous shipped decoder got 7)."""
+    from nstlib import adain
+    from nstlib.datasets import HELD_OUT
+    from nstlib.images import load_image
+
+    model = adain.pretrained()
+    styles = {name: load_image(name, size=128) for name in HELD_OUT["style"]}
+    right = []
+    with torch.no_grad():
+        for c_name in HELD_OUT["content"]:
+            c = load_image(c_name, size=128)
+            for s_name, s in styles.items():
+                result = model(c, s)
+                nearest = min(styles, key=lambda other: _adain_style_distance(model, result, styles[other]))
+                right.append(nearest == s_name)
+    assert sum(right) >= 9, f"{sum(right)} of {len(right)} results nearest to their own style"
 
 
 def test_the_shipped_stylebank_moves_held_out_photos_towards_each_style(vgg16):
