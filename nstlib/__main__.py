@@ -294,6 +294,41 @@ def train_stylebank_command(args) -> str:
     return "\n".join(lines)
 
 
+def _add_kit_parsers(sub) -> None:
+    from .gpu_kit import JOBS, MAX_KIT_MIB
+
+    p = sub.add_parser("kit-pack", help="pack the GPU job kit: truncated fp16 VGG, resized images, kit.json",
+                       description="Pack what a GPU training run needs into a git-ignored folder the device tool "
+                                   "carries (see docs/gpu.md). Reads $NSTLIB_DATASETS_DIR and the data registry.")
+    p.add_argument("--kit", default=".device", help="the kit folder (.device, git-ignored); replaced")
+    p.add_argument("--jobs", nargs="+", choices=sorted(JOBS), default=sorted(JOBS), help="jobs to pack (all)")
+    p.add_argument("--max-mib", type=_positive_float, default=MAX_KIT_MIB, help=f"size limit ({MAX_KIT_MIB} MiB)")
+    p = sub.add_parser("kit-run", help="run the GPU job kit: train each job for its minutes, export to --out",
+                       description="Verify the kit, train its jobs under bf16 autocast and channels-last, and write "
+                                   "each exported fp16 model, its samples, summary.json and log.txt to --out.")
+    p.add_argument("--kit", default=".device", help="the kit folder (.device)")
+    p.add_argument("--out", required=True, help="where models, samples, summary.json and log.txt go")
+    p.add_argument("--jobs", nargs="+", help="run only these jobs (default: all in the kit)")
+    p.add_argument("--minutes", type=_positive_float, help="time budget per job, overriding the kit's")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+
+
+def kit_pack_command(args) -> str:
+    from . import gpu_kit
+
+    manifest = gpu_kit.pack(args.kit, [gpu_kit.JOBS[j] for j in args.jobs], max_mib=args.max_mib)
+    counts = ", ".join(f"{j['name']}: {len(j['content']['labels'])} content + {len(j['style']['labels'])} style"
+                       for j in manifest["jobs"])
+    return f"packed {args.kit}: {manifest['mib']} MiB, {len(manifest['files'])} files ({counts})"
+
+
+def kit_run_command(args) -> str:
+    from . import gpu_kit
+
+    summary = gpu_kit.run(args.kit, args.out, only=args.jobs, device=args.device, minutes=args.minutes)
+    return f"done in {summary['seconds']} s on {summary['machine']}; wrote {args.out}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -302,12 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_stylize_parser(sub)
     _add_train_adain_parser(sub)
     _add_train_stylebank_parser(sub)
+    _add_kit_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
     else:
         command = {"stylize": stylize_command, "train-adain": train_adain_command,
-                   "train-stylebank": train_stylebank_command}[args.command]
+                   "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
+                   "kit-run": kit_run_command}[args.command]
         try:
             print(command(args))
         except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say

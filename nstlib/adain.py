@@ -212,7 +212,7 @@ def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None)
     for data/models.tsv. Written atomically."""
     from .checkpoint import save_checkpoint
 
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.decoder.state_dict().items()}
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.decoder.state_dict().items()}
     path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "scales": model.encoder.scales, "decoder": state,
                                   "training": training or {}})
     return file_hash(path)
@@ -255,11 +255,13 @@ def losses(model: AdaIN, content: torch.Tensor, style: torch.Tensor,
            style_weight: float = STYLE_LOSS_WEIGHT) -> dict[str, torch.Tensor]:
     """One training batch's losses (Sec. 6.2): content (B, 3, H, W) and style (B, 3, H', W')
     images pair up by index. Returns {'content', 'style', 'total'}; total = L_c + lambda L_s."""
-    fc = model.encoder(content)
-    style_feats = model.encoder.styles(style)
+    # .float(): under bf16 autocast the networks run in bfloat16, but the statistics and losses are
+    # computed in float32 (a bf16 sigma has 3 significant digits); a no-op in fp32
+    fc = model.encoder(content).float()
+    style_feats = {k: v.float() for k, v in model.encoder.styles(style).items()}
     t = adain(fc, style_feats[ENCODER_LAYER]).detach()  # the target: no gradient into the encoder
     out = model.decoder(t)  # g(t), not clamped: clamping would stop the gradient at the bounds
-    out_feats = model.encoder.styles(out)
+    out_feats = {k: v.float() for k, v in model.encoder.styles(out).items()}
     l_content = F.mse_loss(out_feats[ENCODER_LAYER], t)  # Eq. 12
     l_style = 0.0
     for layer in STYLE_LAYERS:  # Eq. 13, summed over layers as in the original

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import adain as adain_lib
+from . import adain as adain_lib, runtime
 from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
@@ -67,11 +67,14 @@ def learning_rate(step: int, lr: float, decay: float) -> float:
 def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: ImageSet | Sequence,
                   run_dir: str | Path, progress: bool = True,
                   callback: Callable[[int, dict[str, float], adain_lib.AdaIN], None] | None = None,
-                  **settings) -> TrainRun:
+                  precision: str | None = None, **settings) -> TrainRun:
     """Train `model.decoder` on unpaired crops of `content` and `style` (ImageSets, or folders,
     files and registry names to make them from) until `steps` steps are done in total; resumes
-    from run_dir's checkpoint if there is one. Settings: see TrainSettings."""
+    from run_dir's checkpoint if there is one. Settings: see TrainSettings. `precision` ('fp32' or
+    'bf16', default runtime.precision()): with bf16 the networks run in bfloat16 autocast and
+    channels-last, the losses and Adam in float32; a run may resume in the other precision."""
     cfg = TrainSettings(**settings)
+    precision = runtime.precision(precision)
     if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
     run_dir = Path(run_dir)
@@ -104,8 +107,9 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
         lr = learning_rate(step, cfg.lr, cfg.lr_decay)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        c, s = next(batches)
-        parts = adain_lib.losses(model, c.to(device), s.to(device), cfg.style_weight)
+        c, s = (x.to(device, memory_format=memory_format) for x in next(batches))
+        with runtime.autocast(device, precision):
+            parts = adain_lib.losses(model, c, s, cfg.style_weight)
         values = {k: float(v.detach()) for k, v in parts.items()}
         if not math.isfinite(values["total"]):
             raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
@@ -131,11 +135,14 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
             callback(step, values, model)
         return {"loss": f"{values['total']:.3g}"}
 
+    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    model.to(memory_format=memory_format)
     model.decoder.train()
     step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
                                      "training the decoder", progress, after_step)
     model.decoder.eval()
-    return TrainRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
+    return TrainRun(history=history, step=step, stopped=stopped, settings={**asdict(cfg), "precision": precision},
+                    checkpoint=saved)
 
 
 def write_samples(model: adain_lib.AdaIN, pairs, path: Path) -> Path:

@@ -76,7 +76,8 @@ class VGGFeatures(nn.Module):
                     f"{tuple(weights_registry.CONVENTIONS)} or None)"
                 )
             state = torch.load(path, map_location="cpu", weights_only=True)
-            weights_registry.check_state_dict(state, arch, path)
+            # a file may hold a truncated stack (the GPU kit's), as long as it reaches up_to
+            weights_registry.check_state_dict(state, arch, path, up_to=last)
             convention = convention or "caffe"
         if state is not None:
             own = self.features.state_dict()

@@ -80,6 +80,30 @@ def config(quick: dict | None = None, seed: int | None = DEFAULT_SEED, device: s
     return SimpleNamespace(**values, device=get_device(device), quick=is_quick(), seed=seed)
 
 
+PRECISION_ENV = "NSTLIB_PRECISION"
+PRECISIONS = ("fp32", "bf16")
+
+
+def precision(requested: str | None = None) -> str:
+    """'fp32' or 'bf16': `requested` if given, else $NSTLIB_PRECISION, else 'fp32'.
+
+    bf16 means: networks run under bfloat16 autocast in channels-last memory, while the optimised
+    image, the loss sums and optimizer state stay float32 (`autocast`). Defaults stay fp32 until
+    quality parity is measured per method; trainers and the GPU kit ask for bf16 explicitly."""
+    value = requested if requested is not None else os.environ.get(PRECISION_ENV, "").strip().lower() or "fp32"
+    if value not in PRECISIONS:
+        source = "precision" if requested is not None else PRECISION_ENV
+        raise ValueError(f"{source} must be one of {PRECISIONS}, got {value!r}")
+    return value
+
+
+def autocast(device: torch.device | str, precision_: str = "fp32"):
+    """The context a network's forward pass runs in: bfloat16 autocast on `device` for 'bf16'
+    (CUDA; CPUs with AMX or AVX-512-bf16), a no-op for 'fp32'."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision(precision_) == "bf16")
+
+
 def describe(device: torch.device | str | None = None) -> str:
     """One line for a notebook's setup cell: versions, device, quick mode."""
     device = torch.device(device) if device is not None else get_device()

@@ -178,12 +178,16 @@ def convert_torchvision(path: str | Path, arch: str = "vgg16") -> dict[str, torc
     return state
 
 
-def check_state_dict(state: dict, arch: str, origin) -> None:
-    """Raise ValueError unless `state` holds exactly the conv weights of `arch` with right shapes."""
-    expected = {}
+def check_state_dict(state: dict, arch: str, origin, up_to: int | None = None) -> None:
+    """Raise ValueError unless `state` holds exactly the conv weights of `arch` with right shapes.
+    With `up_to` (a layer index), the layers after it may be absent: a stack truncated there, like
+    the GPU kit's VGG-16 that stops at relu4_1, is enough for an extractor that stops there too."""
+    known = {}
     for index, (in_ch, out_ch) in vgg.conv_shapes(arch).items():
-        expected[f"features.{index}.weight"] = (out_ch, in_ch, 3, 3)
-        expected[f"features.{index}.bias"] = (out_ch,)
+        known[f"features.{index}.weight"] = (index, (out_ch, in_ch, 3, 3))
+        known[f"features.{index}.bias"] = (index, (out_ch,))
+    expected = {k: shape for k, (index, shape) in known.items()
+                if up_to is None or index <= up_to or k in state}
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:

@@ -1,0 +1,356 @@
+"""The GPU job kit: pack a training run here, run it on a lent GPU, ship what comes back.
+
+About one developer session in five is lent a GPU (an H200) for fifteen minutes in all, through a
+tool that copies the working tree and a few git-ignored folders (64 MiB together) to a machine with
+no internet and no `../shared`. Only prepared work fits in that, so the kit splits a run in two:
+
+    python -m nstlib kit-pack --kit .device                 # here: everything a run reads, < 48 MiB
+    python -m nstlib kit-run --kit .device --out "$OUT"      # there: train each job for its minutes
+
+`kit-pack` writes into the kit folder: VGG-16's Caffe weights truncated to the deepest layer the jobs
+use, in float16 (relu4_1 for AdaIN: 5.8 MB instead of 59), each job's training images resized so
+that their shorter side is at most the job's load size (JPEG q90; files already small enough are
+copied byte for byte), and `kit.json`: the jobs, where each image came from (registry names and
+paths relative to $NSTLIB_DATASETS_DIR, never a machine path), and every file's sha256.
+
+`kit-run` checks every file against `kit.json`, then trains the jobs one after another, each until
+its time budget is spent, under bfloat16 autocast and channels-last on CUDA (runtime.autocast),
+with all images decoded once and kept on the GPU (ImageSet.preload). For each job it writes to
+`--out` the exported fp16 model with its training record (settings, images, steps, seconds, loss
+curves, the GPU's name and the command), the last sample grid, and it times inference; then
+`summary.json` and `log.txt`. At most 8 files come back from the GPU machine, so a job writes
+three. The team's instructions for the call itself are in docs/gpu.md.
+
+Jobs (JOBS): `adain`, the decoder of notebook 05 (Huang & Belongie 2017) on BSDS500 photos and
+WikiArt + Monet paintings. StyleBank, CycleGAN and Johnson jobs follow the same pattern: a job
+names its sources and settings, a runner trains it with the method's `<method>_training` loop.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from . import data, runtime
+from .download import file_hash
+from .images import ImageError, load_image, to_pil
+
+KIT_FILE = "kit.json"
+KIT_FORMAT = 1
+MAX_KIT_MIB = 48  # the device tool carries 64 MiB with the working tree (about 14 MB)
+DATASETS_ENV = "NSTLIB_DATASETS_DIR"
+JPEG_QUALITY = 85
+
+
+@dataclass
+class Job:
+    """One training run of the kit: `method` names its runner, `minutes` its time budget on the
+    GPU, `settings` the trainer's settings (`steps` caps the run: tests use a few), `content` and
+    `style` its image sources (folders, files, registry names; folders relative to
+    $NSTLIB_DATASETS_DIR may start with 'datasets:'), loaded with shorter sides `content_size`
+    and `style_size` (smaller images are upscaled when loaded, not when packed)."""
+    name: str
+    method: str
+    minutes: float
+    settings: dict
+    content: list[str]
+    style: list[str]
+    content_size: int = 320
+    style_size: int = 256
+    precision: str = "bf16"
+    fps_size: int = 512  # inference is timed at this size after training
+    notes: list[str] = field(default_factory=list)
+
+
+# The paper trains on MS-COCO photos and WikiArt paintings loaded with their shorter side at 512 px,
+# cropped to 256. The offline sets are smaller than that: BSDS500 photos are 481x321, WikiArt 224 and
+# Monet 256 px square. So content is loaded at 320 (a 256 crop covers most of the shorter side), style
+# at 256 (the WikiArt paintings upscaled from 224): a crop sees most of a painting, not a quarter.
+# Batch 32 and lr 2e-4 (the paper: 8 and 1e-4): an H200 is barely loaded by 8 crops of 256 px, a
+# minute-limited run gains more from 4x the images per step than from more steps, and the larger
+# batch takes the larger step (square-root rule); the paper's decay 5e-5.
+JOBS = {
+    "adain": Job(
+        name="adain", method="adain", minutes=6.5,
+        settings=dict(batch_size=32, crop=256, lr=2e-4, lr_decay=5e-5, checkpoint_every=2000,
+                      sample_every=1000, steps=1_000_000),
+        content=["datasets:photos/bsds500/train", "datasets:photos/bsds500/val", "registry:content"],
+        style=["datasets:paintings/wikiart", "datasets:paintings/monet", "registry:style"],
+        notes=["BSDS500 test photos and the registry images in datasets.HELD_OUT are never trained on"]),
+}
+
+
+# ----------------------------------------------------------------------------- packing (here)
+
+def _sources(spec: Sequence[str]) -> list[tuple[str, Path]]:
+    """(label, path) for each image a job's source list names. Labels are what the training record
+    stores: registry names, or paths relative to the datasets folder, never a machine path."""
+    from .datasets import IMAGE_SUFFIXES, training_images
+
+    out: list[tuple[str, Path]] = []
+    for source in spec:
+        if source.startswith("registry:"):  # the registry's training images of a kind
+            out += [(name, data.get(name)) for name in training_images(source.split(":", 1)[1])]
+        elif source.startswith("datasets:"):
+            root = os.environ.get(DATASETS_ENV)
+            if not root:
+                raise ValueError(f"{source}: set {DATASETS_ENV} to a folder laid out like the course's datasets "
+                                 "(photos/bsds500, paintings/wikiart, ...)")
+            folder = Path(root).expanduser() / source.split(":", 1)[1]
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{source}: no folder {folder}")
+            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            out += [(p.relative_to(Path(root).expanduser()).as_posix(), p) for p in files]
+        elif source in data.registry():
+            out.append((source, data.get(source)))
+        else:
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"{source}: neither a registry name, 'registry:<kind>', "
+                                        "'datasets:<folder>' nor an image file")
+            out.append((path.name, path))
+    if not out:
+        raise ValueError(f"no images in {list(spec)}")
+    return out
+
+
+def _pack_image(source: Path, target: Path, size: int) -> None:
+    """Copy a JPEG whose shorter side is at most `size` as it is; otherwise write it resized to
+    shorter side `size` (never upscaled here: the trainer upscales when it loads) as JPEG q90."""
+    from PIL import Image
+
+    with Image.open(source) as im:
+        small_jpeg = im.format == "JPEG" and min(im.size) <= size and im.mode == "RGB"
+    if small_jpeg:
+        shutil.copyfile(source, target)
+        return
+    x = load_image(source)
+    if min(x.shape[-2:]) > size:
+        x = load_image(source, size=size)
+    to_pil(x).save(target, quality=JPEG_QUALITY)
+
+
+def pack(kit_dir: str | Path, jobs: Sequence[Job] | None = None, max_mib: float = MAX_KIT_MIB,
+         progress: bool = True) -> dict:
+    """Write the kit for `jobs` (default: every job in JOBS) into `kit_dir`, replacing an earlier
+    kit there; returns kit.json's contents. Refuses a kit larger than `max_mib`."""
+    from tqdm.auto import tqdm
+
+    from . import adain, vgg as vgg_arch
+    from .features import VGGFeatures
+
+    jobs = list(jobs) if jobs is not None else list(JOBS.values())
+    kit_dir = Path(kit_dir)
+    if kit_dir.exists() and any(kit_dir.iterdir()) and not (kit_dir / KIT_FILE).is_file():
+        raise FileExistsError(f"{kit_dir} is not empty and holds no {KIT_FILE}: not overwriting it")
+    if kit_dir.exists():
+        shutil.rmtree(kit_dir)
+    kit_dir.mkdir(parents=True)
+
+    deepest = {"adain": adain.ENCODER_LAYER}
+    unknown = sorted({j.method for j in jobs} - set(RUNNERS))
+    if unknown:
+        raise ValueError(f"no runner for methods {unknown}; known: {sorted(RUNNERS)}")
+    up_to = max((deepest[j.method] for j in jobs), key=vgg_arch.layer_names("vgg16").index)
+    vgg = VGGFeatures("vgg16", "caffe", up_to=up_to)
+    vgg_file = f"vgg16_caffe_to_{up_to}_fp16.pth"
+    torch.save({f"features.{k}": v.to(torch.float16) for k, v in vgg.features.state_dict().items()},
+               kit_dir / vgg_file)
+
+    manifest = {"format": KIT_FORMAT, "vgg": {"file": vgg_file, "arch": "vgg16", "weights": "caffe", "up_to": up_to},
+                "jobs": [], "files": {}}
+    for job in jobs:
+        entry = asdict(job)
+        for role, size in (("content", job.content_size), ("style", job.style_size)):
+            folder = f"{job.name}/{role}"
+            (kit_dir / folder).mkdir(parents=True)
+            items = _sources(getattr(job, role))
+            labels = []
+            for i, (label, path) in enumerate(tqdm(items, desc=f"packing {job.name} {role}", disable=not progress)):
+                try:
+                    _pack_image(path, kit_dir / folder / f"{i:05d}.jpg", size)
+                except (ImageError, OSError) as e:
+                    raise ImageError(f"{label}: cannot be packed ({e})") from None
+                labels.append(label)
+            entry[role] = {"folder": folder, "sources": list(getattr(job, role)), "labels": labels}
+        manifest["jobs"].append(entry)
+    for path in sorted(p for p in kit_dir.rglob("*") if p.is_file()):
+        manifest["files"][path.relative_to(kit_dir).as_posix()] = file_hash(path)
+    (kit_dir / KIT_FILE).write_text(json.dumps(manifest, indent=1))
+    mib = kit_size(kit_dir) / 2**20
+    if mib > max_mib:
+        raise ValueError(f"the kit in {kit_dir} is {mib:.1f} MiB, more than {max_mib} MiB: pack fewer jobs or images")
+    manifest["mib"] = round(mib, 2)
+    return manifest
+
+
+def kit_size(kit_dir: str | Path) -> int:
+    """Bytes of every file in the kit."""
+    return sum(p.stat().st_size for p in Path(kit_dir).rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------- running (there)
+
+def verify(kit_dir: str | Path) -> dict:
+    """kit.json's contents, after checking every file it lists against its sha256; a missing or
+    changed file is named in the error."""
+    kit_dir = Path(kit_dir)
+    if not (kit_dir / KIT_FILE).is_file():
+        raise FileNotFoundError(f"no {KIT_FILE} in {kit_dir}: run `python -m nstlib kit-pack --kit {kit_dir}` first")
+    manifest = json.loads((kit_dir / KIT_FILE).read_text())
+    if manifest.get("format") != KIT_FORMAT:
+        raise ValueError(f"{kit_dir / KIT_FILE} has format {manifest.get('format')}, this nstlib reads {KIT_FORMAT}")
+    for name, digest in manifest["files"].items():
+        path = kit_dir / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is listed in {KIT_FILE} but missing")
+        if file_hash(path) != digest:
+            raise ValueError(f"{path} does not match its sha256 in {KIT_FILE}: the kit is damaged, pack it again")
+    return manifest
+
+
+def kit_vgg(kit_dir: str | Path, manifest: dict, device: torch.device):
+    """The kit's truncated VGG as a frozen VGGFeatures on `device`."""
+    from .features import VGGFeatures
+
+    v = manifest["vgg"]
+    return VGGFeatures(v["arch"], Path(kit_dir) / v["file"], up_to=v["up_to"], convention="caffe").to(device)
+
+
+def machine(device: torch.device) -> str:
+    """The device in words, for a training record: the GPU's name, or the CPU's core count."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"{device.type}: {os.cpu_count()} cores"
+
+
+class Log:
+    """Lines to stdout (flushed: the GPU machine shows nothing until exit otherwise) and to a file."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __call__(self, line: str) -> None:
+        print(line, flush=True)
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+
+def run(kit_dir: str | Path, out_dir: str | Path, only: Sequence[str] | None = None,
+        device: str | None = None, minutes: float | None = None) -> dict:
+    """Train the kit's jobs (or those named in `only`) on `device` (default: the best available),
+    each for its minutes (or `minutes`), writing models, samples, `summary.json` and `log.txt` to
+    `out_dir`; returns the summary."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = Log(out_dir / "log.txt")
+    dev = runtime.get_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
+    manifest = verify(kit_dir)
+    log(f"kit verified: {len(manifest['files'])} files, {kit_size(kit_dir) / 2**20:.1f} MiB | {runtime.describe(dev)}")
+    jobs = [j for j in manifest["jobs"] if only is None or j["name"] in only]
+    if only is not None and len(jobs) != len(set(only)):
+        raise ValueError(f"jobs {sorted(set(only) - {j['name'] for j in jobs})} are not in the kit")
+    vgg = kit_vgg(kit_dir, manifest, dev)
+    summary = {"machine": machine(dev), "torch": torch.__version__, "jobs": {}}
+    for job in jobs:
+        budget = (job["minutes"] if minutes is None else minutes) * 60
+        log(f"--- {job['name']}: {job['method']} for at most {budget / 60:.1f} min")
+        summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, out_dir, budget, log)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    log(json.dumps(summary, indent=1))
+    return summary
+
+
+def _deadline_callback(budget_s: float, log: Callable[[str], None], every: int = 200):
+    """A trainer callback that logs every `every` steps and ends the run (as Ctrl-C would: the
+    trainer saves its checkpoint and returns) once `budget_s` seconds have passed."""
+    start = time.perf_counter()
+
+    def callback(step: int, values: dict, model) -> None:
+        elapsed = time.perf_counter() - start
+        if step % every == 0:
+            shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+            log(f"step {step} | {shown} | {step / elapsed:.2f} steps/s")
+        if elapsed > budget_s:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, log) -> dict:
+    from . import adain
+    from .adain_training import train_decoder, write_samples
+    from .checkpoint import training_summary
+    from .datasets import ImageSet
+
+    device = vgg.mean.device
+    content = ImageSet(kit_dir / job["content"]["folder"], job["content_size"], cache=True).preload(device)
+    style = ImageSet(kit_dir / job["style"]["folder"], job["style_size"], cache=True).preload(device)
+    log(f"{len(content)} content and {len(style)} style images on {device}")
+    torch.manual_seed(job["settings"].get("seed", 0))  # the decoder's initial weights
+    model = adain.AdaIN(encoder=adain.Encoder(vgg=vgg, scales=adain.FEATURE_SCALES[("vgg16", "caffe")])).to(device)
+    with tempfile.TemporaryDirectory() as run_dir:  # the checkpoint (decoder + Adam) stays on that machine
+        trained = train_decoder(model, content, style, run_dir, progress=False, precision=job["precision"],
+                                callback=_deadline_callback(budget_s, log), **job["settings"])
+    g = torch.Generator().manual_seed(job["settings"].get("seed", 0) + 1)  # the trainer's own sample pairs
+    crop = job["settings"]["crop"]
+    write_samples(model.to(memory_format=torch.contiguous_format),
+                  [(content.random_crop(crop, g), style.random_crop(crop, g)) for _ in range(4)],
+                  out_dir / f"{job['name']}_samples.jpg")
+    trained.settings.update(steps=trained.step, content_load_size=job["content_size"],
+                            style_load_size=job["style_size"])
+    record = training_summary(trained, job["content"]["labels"], job["style"]["labels"], device)
+    record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
+                  f"{job['name']!r}, {job['minutes']} min)", stopped=trained.stopped, notes=job["notes"])
+    path = out_dir / f"{job['name']}_decoder_vgg16.pth"
+    digest = adain.export_decoder(model, path, record)
+    result = {"steps": trained.step, "seconds": round(record["seconds"], 1),
+              "steps_per_s": round(trained.step / max(record["seconds"], 1e-9), 2),
+              "final_loss": {k: round(sum(v[-50:]) / len(v[-50:]), 4) for k, v in trained.history.items()
+                             if k in ("content", "style", "total") and v},
+              "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
+    try:  # the model is safe on disk: a failed measurement must not cost the run
+        result["fps"] = {"size": job["fps_size"], **adain_fps(model, device, job["fps_size"])}
+    except RuntimeError as e:
+        result["fps"] = {"error": f"{type(e).__name__}: {e}"}
+    log(json.dumps(result))
+    return result
+
+
+def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -> dict:
+    """Stylised images per second for one content and one style image of size x size px, in fp32
+    and in bf16 (autocast, channels-last)."""
+    g = torch.Generator().manual_seed(0)
+    c, s = (torch.rand(1, 3, size, size, generator=g).to(device) for _ in range(2))
+    out = {}
+    for precision in ("fp32", "bf16"):
+        fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
+        model.to(memory_format=fmt)
+        with torch.no_grad(), runtime.autocast(device, precision):
+            for _ in range(3):
+                model(c, s)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                model(c, s)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        out[precision] = round(repeats / (time.perf_counter() - t0), 1)
+    model.to(memory_format=torch.contiguous_format)
+    return out
+
+
+RUNNERS = {"adain": _run_adain}

@@ -1,0 +1,106 @@
+"""nstlib.gpu_kit: the kit packs what a run reads (truncated fp16 VGG, resized images, hashes),
+refuses a damaged kit by file name, and its CPU dry run goes through the same code path as the
+GPU run, down to an exported decoder that the course's AdaIN loads."""
+import json
+
+import pytest
+import torch
+
+from nstlib import adain, gpu_kit
+from nstlib.features import VGGFeatures
+from nstlib.images import load_image
+from nstlib.models import training_record
+
+TINY = gpu_kit.Job(name="adain", method="adain", minutes=5.0,
+                   settings=dict(batch_size=2, crop=32, steps=3, checkpoint_every=2, sample_every=2),
+                   content=["chicago", "cornell", "flowers"], style=["asheville", "mondrian"],
+                   content_size=48, style_size=40, fps_size=64, notes=["tiny test job"])
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    kit_dir = tmp_path_factory.mktemp("kit") / ".device"
+    manifest = gpu_kit.pack(kit_dir, [TINY], progress=False)
+    return kit_dir, manifest
+
+
+def test_pack_writes_truncated_fp16_vgg_resized_images_and_hashes(kit):
+    kit_dir, manifest = kit
+    job = manifest["jobs"][0]
+    assert job["content"]["labels"] == ["chicago", "cornell", "flowers"]  # names, never machine paths
+    assert manifest["vgg"]["up_to"] == adain.ENCODER_LAYER
+    state = torch.load(kit_dir / manifest["vgg"]["file"], weights_only=True)
+    assert {v.dtype for v in state.values()} == {torch.float16}
+    assert "features.24.weight" not in state and "features.17.weight" in state  # conv5_1 out, conv4_1 in
+    for role, size in (("content", 48), ("style", 40)):
+        for path in sorted((kit_dir / job[role]["folder"]).iterdir()):
+            assert min(load_image(path).shape[-2:]) == size  # large sources shrunk to the load size
+    assert set(manifest["files"]) == {p.relative_to(kit_dir).as_posix() for p in kit_dir.rglob("*")
+                                      if p.is_file() and p.name != gpu_kit.KIT_FILE}
+
+
+def test_truncated_vgg_gives_the_full_networks_features(kit, vgg16):
+    kit_dir, manifest = kit
+    small = gpu_kit.kit_vgg(kit_dir, manifest, torch.device("cpu"))
+    x = load_image("chicago", size=64)
+    a, b = small.extract(x, "relu4_1")["relu4_1"], vgg16.extract(x, "relu4_1")["relu4_1"]
+    assert (a - b).abs().max() < 1e-2 * b.abs().max()  # fp16 weights: close, not equal
+    with pytest.raises(ValueError, match="missing"):
+        VGGFeatures("vgg16", kit_dir / manifest["vgg"]["file"], up_to="relu5_1")  # the file stops at relu4_1
+
+
+def test_pack_refuses_a_folder_that_is_not_a_kit(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not overwriting"):
+        gpu_kit.pack(tmp_path, [TINY], progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_pack_refuses_a_kit_over_the_size_limit(tmp_path):
+    with pytest.raises(ValueError, match="more than"):
+        gpu_kit.pack(tmp_path / "kit", [TINY], max_mib=1, progress=False)
+
+
+def test_datasets_sources_need_the_datasets_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(gpu_kit.DATASETS_ENV, raising=False)
+    job = gpu_kit.Job(**{**TINY.__dict__, "content": ["datasets:photos/bsds500/train"]})
+    with pytest.raises(ValueError, match=gpu_kit.DATASETS_ENV):
+        gpu_kit.pack(tmp_path / "kit", [job], progress=False)
+
+
+def test_a_flipped_byte_is_reported_by_name(kit, tmp_path):
+    import shutil
+
+    kit_dir, manifest = kit
+    copy = tmp_path / "kit"
+    shutil.copytree(kit_dir, copy)
+    victim = copy / manifest["jobs"][0]["style"]["folder"] / "00001.jpg"
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="00001.jpg does not match"):
+        gpu_kit.run(copy, tmp_path / "out", device="cpu")
+
+
+def test_cpu_dry_run_exports_a_decoder_the_course_loads(kit, tmp_path):
+    kit_dir, _ = kit
+    out = tmp_path / "out"
+    summary = gpu_kit.run(kit_dir, out, device="cpu")
+    job = summary["jobs"]["adain"]
+    assert job["steps"] == 3 and set(job["fps"]) == {"size", "fp32", "bf16"}
+    assert sorted(p.name for p in out.iterdir()) == ["adain_decoder_vgg16.pth", "adain_samples.jpg", "log.txt",
+                                                     "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["jobs"]["adain"]["sha256"] == job["sha256"]
+    record = training_record(out / "adain_decoder_vgg16.pth")
+    assert record["steps"] == 3 and record["settings"]["precision"] == "bf16"
+    assert record["machine"].startswith("cpu") and record["content"] == ["chicago", "cornell", "flowers"]
+    model = adain.load_decoder(adain.AdaIN("vgg16", "caffe"), out / "adain_decoder_vgg16.pth")
+    y = model(load_image("chicago", size=64), load_image("asheville", size=64))
+    assert y.shape == (1, 3, 64, 96) and torch.isfinite(y).all()
+
+
+def test_the_time_budget_ends_a_run_with_its_checkpoint(kit, tmp_path):
+    kit_dir, _ = kit
+    summary = gpu_kit.run(kit_dir, tmp_path / "out", device="cpu", minutes=1e-9)
+    assert summary["jobs"]["adain"]["steps"] == 1  # the budget is checked after each step
+    assert training_record(tmp_path / "out" / "adain_decoder_vgg16.pth")["stopped"] == "interrupted"
