@@ -310,6 +310,7 @@ def _add_kit_parsers(sub) -> None:
     p.add_argument("--out", required=True, help="where models, samples, summary.json and log.txt go")
     p.add_argument("--jobs", nargs="+", help="run only these jobs (default: all in the kit)")
     p.add_argument("--minutes", type=_positive_float, help="time budget per job, overriding the kit's")
+    p.add_argument("--init", help="start from this exported model (e.g. the shipped one) instead of fresh weights")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
 
 
@@ -325,7 +326,8 @@ def kit_pack_command(args) -> str:
 def kit_run_command(args) -> str:
     from . import gpu_kit
 
-    summary = gpu_kit.run(args.kit, args.out, only=args.jobs, device=args.device, minutes=args.minutes)
+    summary = gpu_kit.run(args.kit, args.out, only=args.jobs, device=args.device, minutes=args.minutes,
+                          init=args.init)
     return f"done in {summary['seconds']} s on {summary['machine']}; wrote {args.out}"
 
 

@@ -245,10 +245,11 @@ class Log:
 
 
 def run(kit_dir: str | Path, out_dir: str | Path, only: Sequence[str] | None = None,
-        device: str | None = None, minutes: float | None = None) -> dict:
+        device: str | None = None, minutes: float | None = None, init: str | Path | None = None) -> dict:
     """Train the kit's jobs (or those named in `only`) on `device` (default: the best available),
     each for its minutes (or `minutes`), writing models, samples, `summary.json` and `log.txt` to
-    `out_dir`; returns the summary."""
+    `out_dir`; returns the summary. `init`: an exported model to start from instead of fresh
+    weights (a second GPU session continues the first's model; the optimizer starts afresh)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +267,7 @@ def run(kit_dir: str | Path, out_dir: str | Path, only: Sequence[str] | None = N
     for job in jobs:
         budget = (job["minutes"] if minutes is None else minutes) * 60
         log(f"--- {job['name']}: {job['method']} for at most {budget / 60:.1f} min")
-        summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, out_dir, budget, log)
+        summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, out_dir, budget, log, init)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     log(json.dumps(summary, indent=1))
@@ -289,7 +290,7 @@ def _deadline_callback(budget_s: float, log: Callable[[str], None], every: int =
     return callback
 
 
-def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, log) -> dict:
+def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, log, init: Path | None) -> dict:
     from . import adain
     from .adain_training import train_decoder, write_samples
     from .checkpoint import training_summary
@@ -301,6 +302,9 @@ def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, lo
     log(f"{len(content)} content and {len(style)} style images on {device}")
     torch.manual_seed(job["settings"].get("seed", 0))  # the decoder's initial weights
     model = adain.AdaIN(encoder=adain.Encoder(vgg=vgg, scales=adain.FEATURE_SCALES[("vgg16", "caffe")])).to(device)
+    if init is not None:
+        adain.load_decoder(model, init)
+        log(f"starting from {Path(init).name} (sha256 {file_hash(init)[:12]}...)")
     with tempfile.TemporaryDirectory() as run_dir:  # the checkpoint (decoder + Adam) stays on that machine
         trained = train_decoder(model, content, style, run_dir, progress=False, precision=job["precision"],
                                 callback=_deadline_callback(budget_s, log), **job["settings"])
@@ -309,11 +313,17 @@ def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, lo
     write_samples(model.to(memory_format=torch.contiguous_format),
                   [(content.random_crop(crop, g), style.random_crop(crop, g)) for _ in range(4)],
                   out_dir / f"{job['name']}_samples.jpg")
-    trained.settings.update(steps=trained.step, content_load_size=job["content_size"],
+    # load_size is TrainSettings' default, unused with ready ImageSets: record the sizes the sets used
+    trained.settings.update(steps=trained.step, load_size=job["content_size"], content_load_size=job["content_size"],
                             style_load_size=job["style_size"])
     record = training_summary(trained, job["content"]["labels"], job["style"]["labels"], device)
     record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
-                  f"{job['name']!r}, {job['minutes']} min)", stopped=trained.stopped, notes=job["notes"])
+                  f"{job['name']!r}, {budget_s / 60:g} min)", stopped=trained.stopped, notes=job["notes"])
+    if init is not None:  # this run continued an earlier model: keep that model's own record
+        from .models import training_record
+
+        record.update(command=record["command"] + f" --init {Path(init).as_posix()}",
+                      init={"file": Path(init).name, "sha256": file_hash(init), "record": training_record(init)})
     path = out_dir / f"{job['name']}_decoder_vgg16.pth"
     digest = adain.export_decoder(model, path, record)
     result = {"steps": trained.step, "seconds": round(record["seconds"], 1),

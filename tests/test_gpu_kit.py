@@ -104,3 +104,13 @@ def test_the_time_budget_ends_a_run_with_its_checkpoint(kit, tmp_path):
     summary = gpu_kit.run(kit_dir, tmp_path / "out", device="cpu", minutes=1e-9)
     assert summary["jobs"]["adain"]["steps"] == 1  # the budget is checked after each step
     assert training_record(tmp_path / "out" / "adain_decoder_vgg16.pth")["stopped"] == "interrupted"
+
+
+def test_a_run_can_continue_an_exported_model(kit, tmp_path):
+    kit_dir, _ = kit
+    gpu_kit.run(kit_dir, tmp_path / "first", device="cpu")
+    first = tmp_path / "first" / "adain_decoder_vgg16.pth"
+    gpu_kit.run(kit_dir, tmp_path / "second", device="cpu", init=first)
+    record = training_record(tmp_path / "second" / "adain_decoder_vgg16.pth")
+    assert record["init"]["record"]["steps"] == 3 and record["init"]["sha256"] == gpu_kit.file_hash(first)
+    assert record["command"].endswith("--init " + first.as_posix())

@@ -31,7 +31,7 @@ def test_a_changed_or_missing_file_is_refused(tmp_path, monkeypatch):
         byte = f.read(1)
         f.seek(entry.bytes // 2)
         f.write(bytes([byte[0] ^ 1]))
-    with pytest.raises(HashMismatchError, match="Re-create it with: python -m nstlib train-adain"):
+    with pytest.raises(HashMismatchError, match="Re-create it with: python -m nstlib kit-pack"):
         models.shipped_model("adain_decoder_vgg16")
     copy.unlink()
     with pytest.raises(FileNotFoundError, match="is missing"):
@@ -54,36 +54,39 @@ def _adain_style_distance(a, b):
 
 
 def test_the_shipped_adain_decoder_stylises_pairs_it_never_saw():
-    """The issue's bar: on held-out pairs the result carries the style. Measured with the paper's
-    style loss: the result must be much closer to the style than the photo is (shipped decoder:
-    ratios 0.20-0.43; the previous, palette-bound decoder: up to 0.71); an untrained decoder, for
-    contrast, lands further away than the photo."""
+    """The issue's bar: on the 12 held-out pairs the result's style statistics lie within 0.35 of
+    the photo's distance from the painting (the paper's style loss, Eq. 13). The GPU-trained
+    decoder: 0.06-0.28 at 128 px; the CPU-trained one it replaced: up to 0.45. An untrained
+    decoder, for contrast, lands further away than the photo."""
     from nstlib import adain
     from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
 
     model = adain.pretrained()
     record = models.training_record(models.shipped_model("adain_decoder_vgg16"))
-    assert not set(record["content"]) & set(HELD_OUT["content"]) and not set(record["style"]) & set(HELD_OUT["style"])
+    for r in (record, record["init"]["record"]):  # both GPU runs trained on the same images
+        assert not set(r["content"]) & set(HELD_OUT["content"]) and not set(r["style"]) & set(HELD_OUT["style"])
+        assert not any(c.startswith("photos/bsds500/test/") for c in r["content"])
     torch.manual_seed(0)
     untrained = adain.AdaIN(encoder=model.encoder)
 
     with torch.no_grad():
-        for c_name, s_name in [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("chelsea", "la_muse"),
-                               ("tubingen", "woman_with_hat_matisse")]:
-            c, s = load_image(c_name, size=128), load_image(s_name, size=128)
-            target = _adain_statistics(model, s)
-            photo = _adain_style_distance(_adain_statistics(model, c), target)
-            assert _adain_style_distance(_adain_statistics(model, model(c, s)), target) < 0.5 * photo, (c_name, s_name)
-            assert _adain_style_distance(_adain_statistics(model, untrained(c, s)), target) > photo  # can fail
+        styles = {name: load_image(name, size=128) for name in HELD_OUT["style"]}
+        targets = {name: _adain_statistics(model, s) for name, s in styles.items()}
+        for c_name in HELD_OUT["content"]:
+            c = load_image(c_name, size=128)
+            for s_name, s in styles.items():
+                photo = _adain_style_distance(_adain_statistics(model, c), targets[s_name])
+                ratio = _adain_style_distance(_adain_statistics(model, model(c, s)), targets[s_name]) / photo
+                assert ratio <= 0.35, (c_name, s_name, ratio)
+                assert _adain_style_distance(_adain_statistics(model, untrained(c, s)), targets[s_name]) > photo
 
 
 def test_the_shipped_adain_decoder_tells_the_held_out_styles_apart():
     """Recognisable as *its* style, not just "painterly": each result on a held-out photo with a
     held-out painting must be nearer (style loss, Eq. 13) to that painting than to the other three
-    held-out paintings. The shipped decoder gets 10 of the 12 (both misses are La Muse, taken for
-    Matisse, whose statistics lie nearest to it); a decoder that paints every result in one palette
-    fails this (the previous shipped decoder got 7)."""
+    held-out paintings, in at least 11 of the 12 (the issue's bar). The GPU-trained decoder gets
+    12; the CPU-trained one it replaced got 10 (La Muse taken for Matisse), a palette-bound one 7."""
     from nstlib import adain
     from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
@@ -99,7 +102,31 @@ def test_the_shipped_adain_decoder_tells_the_held_out_styles_apart():
                 result = _adain_statistics(model, model(c, s))
                 nearest = min(targets, key=lambda other: _adain_style_distance(result, targets[other]))
                 right.append(nearest == s_name)
-    assert sum(right) >= 9, f"{sum(right)} of {len(right)} results nearest to their own style"
+    assert sum(right) >= 11, f"{sum(right)} of {len(right)} results nearest to their own style"
+
+
+def test_the_shipped_adain_decoder_reconstructs_held_out_photos():
+    """At alpha = 0 the decoder inverts the photo's own relu4_1 features. On 20 BSDS500 test photos
+    (never trained on) at 256 px: 17.1 dB on average for the GPU-trained decoder, 14.6 for the
+    CPU-trained one it replaced. The issue's target, 20 dB, is not reached yet: the bar holds
+    what was reached."""
+    import os
+    from pathlib import Path
+
+    from nstlib import adain
+    from nstlib.images import load_image
+    from tests.conftest import shared_file
+
+    folder = shared_file("NSTLIB_DATASETS_DIR", "photos/bsds500/test/100007.jpg").parent
+    assert os.environ["NSTLIB_DATASETS_DIR"] and folder == Path(os.environ["NSTLIB_DATASETS_DIR"]) / "photos/bsds500/test"
+    model = adain.pretrained()
+    psnr = []
+    with torch.no_grad():
+        for path in sorted(folder.glob("*.jpg"))[::10]:
+            x = load_image(path, size=256)
+            x = x[..., : x.shape[-2] // 8 * 8, : x.shape[-1] // 8 * 8]  # the decoder's output size
+            psnr.append(float(10 * torch.log10(1 / ((model(x, x, alpha=0.0) - x) ** 2).mean())))
+    assert len(psnr) == 20 and sum(psnr) / len(psnr) >= 16.5, psnr
 
 
 def test_the_shipped_stylebank_moves_held_out_photos_towards_each_style(vgg16):
