@@ -70,6 +70,51 @@ def adain(content: torch.Tensor, style: torch.Tensor, eps: float = EPS) -> torch
     return sd_s * (content - mu_c) / sd_c + mu_s
 
 
+def regional_adain(content: torch.Tensor, styles: Sequence[torch.Tensor], masks: torch.Tensor,
+                   eps: float = EPS) -> torch.Tensor:
+    """Spatial control as in the paper (Sec. 7.3, the authors' `-mask` option): region k of the
+    content takes style k, with the *region's own* content statistics.
+
+    content: (B, C, H, W); styles: K feature maps (B or 1, C, H', W'); masks: (B or 1, K, H, W)
+    region weights at the feature map's size, >= 0, summing to 1 at every position. With m_k(p)
+    the weight of position p in region k:
+
+        mu_k = sum_p m_k(p) x(p) / sum_p m_k(p),  sigma_k^2 = sum_p m_k(p) (x(p) - mu_k)^2 / sum_p m_k(p) + eps
+        t(p) = sum_k m_k(p) [ sigma(y_k) (x(p) - mu_k) / sigma_k + mu(y_k) ]
+
+    With 0/1 masks this is AdaIN applied to each region's positions on their own (the authors' code
+    gathers them); soft weights at region borders blend the two regions' results.
+    """
+    if masks.dim() != 4 or masks.shape[1] != len(styles) or masks.shape[-2:] != content.shape[-2:]:
+        raise ValueError(f"masks must be (B, {len(styles)}, {content.shape[-2]}, {content.shape[-1]}) for "
+                         f"{len(styles)} styles, got {tuple(masks.shape)}")
+    t = torch.zeros_like(content)
+    for k, style in enumerate(styles):
+        m = masks[:, k: k + 1]  # (B, 1, H, W)
+        area = m.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+        mu_k = (m * content).sum(dim=(2, 3), keepdim=True) / area  # (B, C, 1, 1)
+        sd_k = ((m * (content - mu_k) ** 2).sum(dim=(2, 3), keepdim=True) / area + eps).sqrt()
+        mu_s, sd_s = mean_std(style, eps)
+        t = t + m * (sd_s * (content - mu_k) / sd_k + mu_s)
+    return t
+
+
+def feature_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Image-size region masks ((H, W), (1, H, W) or (B, 1, H, W) each) as (B, K, h, w) weights at
+    the feature map's size `size`: each mask averaged over the pixels of a feature cell ('area'),
+    then normalised to sum to 1 at every position (a cell no mask covers is split evenly)."""
+    resized = []
+    for m in masks:
+        m = m.float()
+        m = m[None, None] if m.dim() == 2 else m[None] if m.dim() == 3 else m
+        if m.dim() != 4 or m.shape[1] != 1:
+            raise ValueError(f"each mask must be (H, W), (1, H, W) or (B, 1, H, W), got {tuple(m.shape)}")
+        resized.append(F.interpolate(m.clamp(0, 1), size=size, mode="area"))
+    w = torch.cat(torch.broadcast_tensors(*resized), dim=1)  # (B, K, h, w)
+    total = w.sum(dim=1, keepdim=True)
+    return torch.where(total > 0, w / total.clamp_min(1e-8), torch.full_like(w, 1.0 / w.shape[1]))
+
+
 # ----------------------------------------------------------------------------- networks
 
 # Mean activation of each layer of the course's VGG-16 (Caffe weights, 0..255 BGR input) over the
@@ -150,8 +195,9 @@ def build_decoder(arch: str = "vgg16") -> nn.Sequential:
 class AdaIN(nn.Module):
     """Encoder (fixed) + AdaIN + decoder (trained): `model(content, style, alpha)` -> images.
 
-    Controls (Sec. 7): alpha in [0, 1] trades content for style (Eq. 14); `interpolate` mixes
-    several styles' AdaIN targets with weights (Eq. 15); `masks` gives regions their own style;
+    Controls (Sec. 7): alpha in [0, 1] trades content for style (Eq. 14); several styles with
+    `weights` mix their AdaIN targets (Eq. 15); `masks` gives regions their own style, each with
+    its own content statistics (regional_adain);
     `preserve_colors` recolours the style to the content's colour statistics first.
     """
 
@@ -168,8 +214,8 @@ class AdaIN(nn.Module):
                weights: Sequence[float] | None = None, masks: Sequence[torch.Tensor] | None = None,
                preserve_colors: bool = False) -> torch.Tensor:
         """The feature map the decoder turns into the result: (1 - alpha) f(c) + alpha t, with t
-        the weighted sum of the styles' AdaIN outputs (interpolation), or each style's AdaIN inside
-        its mask (spatial control)."""
+        the weighted sum of the styles' AdaIN outputs (interpolation, Eq. 15), or, with `masks`
+        (one image-size mask per style), each region's own AdaIN with its style (regional_adain)."""
         check_image(content, "content")
         styles = [styles] if torch.is_tensor(styles) else list(styles)
         if not 0.0 <= alpha <= 1.0:
@@ -181,16 +227,13 @@ class AdaIN(nn.Module):
                 raise ValueError("preserve_colors works on one content image at a time")
             styles = [color.match_histogram(s, content) for s in styles]
         fc = self.encoder(content)  # (B, 512, H/8, W/8)
-        targets = [adain(fc, self.encoder(check_image(s, "style"))) for s in styles]
-        if masks is not None:
+        style_feats = [self.encoder(check_image(s, "style")) for s in styles]
+        if masks is not None:  # each region: its own content statistics and its own style (Sec. 7.3)
             if len(masks) != len(styles):
                 raise ValueError(f"{len(masks)} masks for {len(styles)} styles: give one per style")
-            t = torch.zeros_like(fc)
-            for m, ts in zip(masks, targets):
-                m = m.to(fc)
-                m = m[None, None] if m.dim() == 2 else m
-                t = t + F.interpolate(m, size=fc.shape[-2:], mode="area") * ts
+            t = regional_adain(fc, style_feats, feature_masks([m.to(fc.device) for m in masks], fc.shape[-2:]))
         else:
+            targets = [adain(fc, fs) for fs in style_feats]
             if weights is None:
                 weights = [1.0 / len(styles)] * len(styles)
             if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:

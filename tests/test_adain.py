@@ -77,11 +77,41 @@ def test_interpolation_and_masks(model):
     left = torch.zeros(64, 48)
     left[:, :24] = 1
     split = model.target(c, [s1, s2], masks=[left, 1 - left])
-    fc = model.encoder(c)
-    assert torch.allclose(split[..., :3], adain(fc, model.encoder(s1))[..., :3], atol=1e-5)
-    assert torch.allclose(split[..., 3:], adain(fc, model.encoder(s2))[..., 3:], atol=1e-5)
+    fc = model.encoder(c)  # (1, 512, 8, 6): the mask's halves are feature columns 0-2 and 3-5
+    # the paper's spatial control: each region is AdaIN'd *on its own positions*, as the authors'
+    # code does by gathering them, so its statistics are the region's, not the whole image's
+    for region, style in ((slice(0, 3), s1), (slice(3, 6), s2)):
+        assert torch.allclose(split[..., region], adain(fc[..., region], model.encoder(style)), atol=1e-4)
+    whole_image_stats = adain(fc, model.encoder(s1))[..., :3]
+    assert not torch.allclose(split[..., :3], whole_image_stats, atol=1e-3)  # the old blend differs
     out = model(c, [s1, s2], masks=[left, 1 - left])
     assert out.shape == c.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_regional_adain_matches_its_equation_with_soft_masks():
+    from nstlib.adain import feature_masks, regional_adain
+
+    g = torch.Generator().manual_seed(0)
+    x, y1, y2 = (torch.randn(2, 4, 5, 6, generator=g, dtype=torch.float64) for _ in range(3))
+    m = torch.rand(2, 1, 5, 6, generator=g, dtype=torch.float64)
+    masks = torch.cat([m, 1 - m], dim=1)
+    t = regional_adain(x, [y1, y2], masks, eps=1e-5)
+    expected = torch.zeros_like(x)
+    for k, y in enumerate((y1, y2)):
+        w = masks[:, k: k + 1]
+        mu = (w * x).sum((2, 3), keepdim=True) / w.sum((2, 3), keepdim=True)
+        var = (w * (x - mu) ** 2).sum((2, 3), keepdim=True) / w.sum((2, 3), keepdim=True)
+        mu_y, sd_y = y.mean((2, 3), keepdim=True), (y.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+        expected += w * (sd_y * (x - mu) / (var + 1e-5).sqrt() + mu_y)
+    assert torch.allclose(t, expected)
+    one = regional_adain(x, [y1], torch.ones(1, 1, 5, 6, dtype=torch.float64))
+    assert torch.allclose(one, adain(x, y1))  # one region covering everything is plain AdaIN
+    w = feature_masks([torch.ones(10, 12), torch.zeros(10, 12)], (5, 6))
+    assert w.shape == (1, 2, 5, 6) and torch.equal(w[:, 0], torch.ones(1, 5, 6))
+    uncovered = feature_masks([torch.zeros(10, 12), torch.zeros(10, 12)], (5, 6))
+    assert torch.equal(uncovered, torch.full((1, 2, 5, 6), 0.5))
+    with pytest.raises(ValueError, match="masks must be"):
+        regional_adain(x, [y1, y2], masks[:, :1])
 
 
 def test_model_errors(model):
