@@ -20,7 +20,9 @@ Training (Sec. 6): with t as the target, L = L_c + lambda L_s, lambda = 10 (`los
                      + || sigma(phi_i(g(t))) - sigma(phi_i(s)) ||^2        (Eq. 13; relu1_1..relu4_1)
 
 `pretrained()` gives the model with the decoder this project trained for the VGG-16 encoder
-(data/models/, see nstlib.models); `export_decoder` / `load_decoder` save and load others.
+(data/models/, see nstlib.models); `export_decoder` / `load_decoder` save and load others;
+`load_authors` loads the paper's VGG-19 encoder and decoder as naoto0804/pytorch-AdaIN releases them
+(that port divides sigma's variance by H W - 1, and so does the model it returns).
 
 The decoder mirrors the encoder: nearest-neighbour upsampling where the encoder pools, reflection
 padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 convolutions
@@ -46,27 +48,28 @@ STYLE_LOSS_WEIGHT = 10.0  # lambda, Sec. 6.2
 EPS = 1e-5
 
 
-def mean_std(features: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_std(features: torch.Tensor, eps: float = EPS, unbiased: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample, per-channel mean and biased std over positions: two (B, C, 1, 1) tensors,
-    sigma = sqrt(mean((x - mu)^2) + eps)."""
+    sigma = sqrt(mean((x - mu)^2) + eps). unbiased=True divides by H W - 1 instead, as
+    naoto0804/pytorch-AdaIN's calc_mean_std does (torch's default .var(); see `load_authors`)."""
     if features.dim() != 4:
         raise ValueError(f"expected (B, C, H, W) features, got shape {tuple(features.shape)}")
     mu = features.mean(dim=(2, 3), keepdim=True)
-    var = features.var(dim=(2, 3), keepdim=True, unbiased=False)
+    var = features.var(dim=(2, 3), keepdim=True, unbiased=unbiased)
     return mu, (var + eps).sqrt()
 
 
-def adain(content: torch.Tensor, style: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+def adain(content: torch.Tensor, style: torch.Tensor, eps: float = EPS, unbiased: bool = False) -> torch.Tensor:
     """AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y) per sample and channel (Eq. 8).
 
     content: (B, C, H, W); style: (B or 1, C, H', W'), any spatial size. The output has, per
-    channel, the style's mean and (up to eps) its std.
+    channel, the style's mean and (up to eps) its std. `unbiased`: as in `mean_std`.
     """
     if content.dim() != 4 or style.dim() != 4 or content.shape[1] != style.shape[1]:
         raise ValueError(f"adain expects (B, C, H, W) features with equal C, got {tuple(content.shape)} "
                          f"and {tuple(style.shape)}")
-    mu_c, sd_c = mean_std(content, eps)
-    mu_s, sd_s = mean_std(style, eps)
+    mu_c, sd_c = mean_std(content, eps, unbiased)
+    mu_s, sd_s = mean_std(style, eps, unbiased)
     return sd_s * (content - mu_c) / sd_c + mu_s
 
 
@@ -205,6 +208,7 @@ class AdaIN(nn.Module):
         super().__init__()
         self.encoder = encoder if encoder is not None else Encoder(arch, weights)
         self.decoder = build_decoder(self.encoder.vgg.arch)
+        self.unbiased = False  # sigma divides by H W; `load_authors` sets H W - 1, as the authors' code does
 
     def decode(self, t: torch.Tensor) -> torch.Tensor:
         """g(t), clamped to [0, 1] (for results, not for training)."""
@@ -226,14 +230,14 @@ class AdaIN(nn.Module):
             if content.shape[0] != 1:
                 raise ValueError("preserve_colors works on one content image at a time")
             styles = [color.match_histogram(s, content) for s in styles]
-        fc = self.encoder(content)  # (B, 512, H/8, W/8)
+        fc = self.encoder(content)  # (B, 512, H/8, W/8), rounded (up for load_authors' encoder)
         style_feats = [self.encoder(check_image(s, "style")) for s in styles]
         if masks is not None:  # each region: its own content statistics and its own style (Sec. 7.3)
             if len(masks) != len(styles):
                 raise ValueError(f"{len(masks)} masks for {len(styles)} styles: give one per style")
             t = regional_adain(fc, style_feats, feature_masks([m.to(fc.device) for m in masks], fc.shape[-2:]))
         else:
-            targets = [adain(fc, fs) for fs in style_feats]
+            targets = [adain(fc, fs, unbiased=self.unbiased) for fs in style_feats]
             if weights is None:
                 weights = [1.0 / len(styles)] * len(styles)
             if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:
@@ -290,6 +294,107 @@ def pretrained(arch: str = "vgg16", weights: str | None = "caffe") -> AdaIN:
         raise ValueError(f"no shipped AdaIN decoder for {arch}; shipped: {', '.join(SHIPPED_DECODERS)}. "
                          f"Train one with `python -m nstlib train-adain --arch {arch} ...`")
     return load_decoder(AdaIN(arch, weights), shipped_model(SHIPPED_DECODERS[arch]))
+
+
+# ----------------------------------------------------------------------------- the authors' files
+
+# naoto0804/pytorch-AdaIN, the unofficial PyTorch port that most users load, releases the paper's networks
+# (converted from xunhuang1995/AdaIN-style's vgg_normalised.t7 and decoder.t7, per its README's history) as
+# two state dicts of the nn.Sequential modules in its net.py; read here: net.py 4a5eef6, test.py 77462eb,
+# function.py f3b9a78. https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0 publishes no hash.
+AUTHORS_RELEASE = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/"  # + file name
+
+
+class AuthorsVGG(VGGFeatures):
+    """net.vgg[:31] of naoto0804/pytorch-AdaIN: Gatys' normalised VGG-19 up to relu4_1, with the paper's
+    changes (models/download_models.sh of the Torch original): a 1x1 conv first that maps the RGB [0, 1]
+    image to the Caffe net's input (their layer 0, learned weights in place of our fixed `normalize`),
+    reflection padding, and max pooling that rounds odd sizes up (ceil_mode)."""
+
+    def __init__(self):
+        super().__init__("vgg19", weights=None, padding="reflect", up_to=ENCODER_LAYER)
+        self.preprocess = nn.Conv2d(3, 3, 1)
+        for i, layer in enumerate(self.features):
+            if isinstance(layer, nn.MaxPool2d):  # theirs: a 75-px side pools to 38, ours to 37
+                self.features[i] = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.weights_name = "naoto0804/pytorch-AdaIN"
+        self.requires_grad_(False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.preprocess(x)  # (B, 3, H, W) RGB [0, 1] -> the Caffe net's input
+
+    def extra_repr(self) -> str:
+        return "naoto0804/pytorch-AdaIN vgg_normalised.pth to relu4_1: 1x1 input conv, reflect padding, ceil pooling"
+
+
+def authors_layout() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[int, int]]:
+    """The two files' keys and shapes, and our VGG-19 index of each conv -> theirs.
+
+    Their vgg: [1x1 conv, (ReflectionPad2d, 3x3 conv, ReLU) per conv, MaxPool per block] to relu5_4
+    (keys 0..51, all checked; the encoder uses 0..29, relu4_1 is their 30). Their decoder is, layer for
+    layer, `build_decoder('vgg19')` (pad, conv, ReLU; nearest x2 where the encoder pools; no ReLU after
+    the last conv; keys 1..28), so its keys map to themselves."""
+    index, ours_to_theirs = 1, {}
+    for i, name in enumerate(vgg_arch.layer_names("vgg19")):
+        if name.startswith("conv"):
+            index += 1  # their ReflectionPad2d before the conv
+            ours_to_theirs[i] = index
+        index += 1
+    vgg_shapes = {"0.weight": (3, 3, 1, 1), "0.bias": (3,)}
+    for i, (c_in, c_out) in vgg_arch.conv_shapes("vgg19").items():
+        vgg_shapes |= {f"{ours_to_theirs[i]}.weight": (c_out, c_in, 3, 3), f"{ours_to_theirs[i]}.bias": (c_out,)}
+    decoder_shapes = {k: tuple(v.shape) for k, v in build_decoder("vgg19").state_dict().items()}
+    return vgg_shapes, decoder_shapes, ours_to_theirs
+
+
+def _read_authors_file(path, name: str, shapes: dict, other: dict) -> dict[str, torch.Tensor]:
+    """The state dict in `path`, checked against the authors' file `name` (keys, shapes), as float32."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (the authors' {name}, from {AUTHORS_RELEASE}{name})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # not a torch file, truncated, or pickled objects weights_only refuses
+        raise ValueError(f"{path} is not a PyTorch state dict like the authors' {name} ({error})") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict like the authors' {name}")
+    for key, shape in shapes.items():
+        if key not in state:
+            swapped = other.keys() <= state.keys()
+            raise ValueError(f"{path} is not the authors' {name}: it has no key {key!r}"
+                             + (" (it holds the other file's keys: are the two paths swapped?)" if swapped else ""))
+        found = tuple(getattr(state[key], "shape", ()))
+        if found != shape:
+            raise ValueError(f"{path} is not the authors' {name}: {key!r} has shape {found}, theirs is {shape}")
+    return {key: state[key].float() for key in shapes}
+
+
+def load_authors(vgg_path: str | Path, decoder_path: str | Path, device: str | torch.device = "cpu") -> AdaIN:
+    """AdaIN with naoto0804/pytorch-AdaIN's released encoder and decoder (`vgg_normalised.pth`,
+    `decoder.pth` from AUTHORS_RELEASE, downloaded by the user), in eval mode on `device`.
+
+    `model(content, style, alpha)` takes the course's (B, 3, H, W) RGB [0, 1] images, which is what
+    their test.py feeds (transforms.ToTensor()), and gives the image test.py saves:
+
+        f = their vgg[:31] (relu4_1; scales 1: their VGG is already normalised)
+        T(c, s) = clamp(decoder((1 - alpha) f(c) + alpha AdaIN(f(c), f(s))), 0, 1)
+        sigma = sqrt(sum((x - mu)^2) / (H W - 1) + 1e-5)      (their calc_mean_std: torch's .var())
+
+    (save_image clamps to [0, 1] as `decode` does.) Their pooling rounds odd sizes up, so a side that
+    is not a multiple of 8 comes back rounded up to one, as in test.py. Interpolation and masks work as
+    in `AdaIN`; `preserve_colors` matches histograms, where test.py uses CORAL.
+    """
+    vgg_shapes, decoder_shapes, ours_to_theirs = authors_layout()
+    vgg_state = _read_authors_file(vgg_path, "vgg_normalised.pth", vgg_shapes, decoder_shapes)
+    decoder_state = _read_authors_file(decoder_path, "decoder.pth", decoder_shapes, vgg_shapes)
+    vgg = AuthorsVGG()
+    vgg.preprocess.load_state_dict({"weight": vgg_state["0.weight"], "bias": vgg_state["0.bias"]})
+    vgg.features.load_state_dict({f"{i}.{p}": vgg_state[f"{j}.{p}"] for i, j in ours_to_theirs.items()
+                                  if i < len(vgg.features) for p in ("weight", "bias")})
+    model = AdaIN(encoder=Encoder(vgg=vgg, scales=dict.fromkeys(STYLE_LAYERS, 1.0)))
+    model.decoder.load_state_dict(decoder_state)
+    model.unbiased = True
+    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------- training losses
