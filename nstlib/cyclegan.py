@@ -207,3 +207,36 @@ def _check_images(x: torch.Tensor, multiple: int) -> None:
         raise ValueError(f"expected images (B, 3, H, W), got {tuple(x.shape)}")
     if x.shape[-1] % multiple or x.shape[-2] % multiple:
         raise ValueError(f"height and width must be multiples of {multiple}, got {tuple(x.shape[-2:])}")
+
+
+# ----------------------------------------------------------------------------- generator files
+
+def export_generators(G: nn.Module, F_: nn.Module, path, domains: tuple[str, str] = ("A", "B"),
+                      settings: dict | None = None, training: dict | None = None) -> str:
+    """Save a trained pair of ResNet generators, G: A -> B and F: B -> A, in float16 (half the
+    bytes), with the domains' names, the generator settings (`blocks`, `width`, `norm`) and an
+    optional training record (`models.training_record` reads it); atomic; returns the sha256."""
+    from .checkpoint import save_checkpoint
+    from .download import file_hash
+
+    if not isinstance(G, ResnetGenerator) or not isinstance(F_, ResnetGenerator):
+        raise ValueError("export_generators saves ResNet generators (the paper's), not U-Nets")
+    half = lambda net: {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}  # noqa: E731
+    path = save_checkpoint(path, {"kind": "cyclegan", "domains": list(domains), "settings": dict(settings or {}),
+                                  "G": half(G), "F": half(F_), "training": training or {}})
+    return file_hash(path)
+
+
+def load_generators(path) -> tuple[ResnetGenerator, ResnetGenerator]:
+    """(G: A -> B, F: B -> A) saved by `export_generators`, in float32, eval mode, on the CPU."""
+    from .checkpoint import load_checkpoint
+
+    saved = load_checkpoint(path)
+    if saved.get("kind") != "cyclegan":
+        raise ValueError(f"{path} is not a CycleGAN generator pair exported by nstlib (kind {saved.get('kind')!r})")
+    nets = []
+    for key in ("G", "F"):
+        net = ResnetGenerator(**saved["settings"])
+        net.load_state_dict({k: v.float() for k, v in saved[key].items()})
+        nets.append(net.eval())
+    return nets[0], nets[1]

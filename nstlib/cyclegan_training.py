@@ -18,6 +18,7 @@ Colab, point run_dir at Google Drive (`/content/drive/MyDrive/...`) to survive a
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -29,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import runtime
 from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
                        UNetGenerator, cycle_loss, lsgan_loss)
@@ -99,39 +101,45 @@ def bce_gan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(scores, target)
 
 
-def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:
+    """One step; `autocast` is the context the forward passes run in (runtime.autocast for bf16),
+    the backward passes and the optimizers stay outside it."""
     for d in (model.D_A, model.D_B):
         d.requires_grad_(False)  # the generator step must not train the discriminators
-    fake_b, fake_a = model.G(a), model.F(b)
-    losses = {"gan_G": lsgan_loss(model.D_B(fake_b), True), "gan_F": lsgan_loss(model.D_A(fake_a), True),
-              "cycle": cycle_loss(model.F(fake_b), a) + cycle_loss(model.G(fake_a), b)}
-    total = losses["gan_G"] + losses["gan_F"] + cfg.cycle_weight * losses["cycle"]
-    if cfg.identity_weight > 0:
-        losses["identity"] = cycle_loss(model.G(b), b) + cycle_loss(model.F(a), a)
-        total = total + cfg.identity_weight * cfg.cycle_weight * losses["identity"]
+    with autocast():
+        fake_b, fake_a = model.G(a), model.F(b)
+        losses = {"gan_G": lsgan_loss(model.D_B(fake_b), True), "gan_F": lsgan_loss(model.D_A(fake_a), True),
+                  "cycle": cycle_loss(model.F(fake_b), a) + cycle_loss(model.G(fake_a), b)}
+        total = losses["gan_G"] + losses["gan_F"] + cfg.cycle_weight * losses["cycle"]
+        if cfg.identity_weight > 0:
+            losses["identity"] = cycle_loss(model.G(b), b) + cycle_loss(model.F(a), a)
+            total = total + cfg.identity_weight * cfg.cycle_weight * losses["identity"]
     opt_g.zero_grad(set_to_none=True)
     total.backward()
     opt_g.step()
     for d in (model.D_A, model.D_B):
         d.requires_grad_(True)
-    losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True) + lsgan_loss(model.D_B(pools[1].query(fake_b)), False))
-    losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True) + lsgan_loss(model.D_A(pools[0].query(fake_a)), False))
+    with autocast():
+        losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True) + lsgan_loss(model.D_B(pools[1].query(fake_b)), False))
+        losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True) + lsgan_loss(model.D_A(pools[0].query(fake_a)), False))
     opt_d.zero_grad(set_to_none=True)
     (losses["D_A"] + losses["D_B"]).backward()
     opt_d.step()
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
-def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg) -> dict[str, float]:
+def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:
     model.D.requires_grad_(False)
-    fake = model.G(a)
-    losses = {"gan_G": bce_gan_loss(model.D(torch.cat([a, fake], 1)), True), "l1": (fake - b).abs().mean()}
+    with autocast():
+        fake = model.G(a)
+        losses = {"gan_G": bce_gan_loss(model.D(torch.cat([a, fake], 1)), True), "l1": (fake - b).abs().mean()}
     opt_g.zero_grad(set_to_none=True)
     (losses["gan_G"] + cfg.l1_weight * losses["l1"]).backward()
     opt_g.step()
     model.D.requires_grad_(True)
-    losses["D"] = 0.5 * (bce_gan_loss(model.D(torch.cat([a, b], 1)), True)
-                         + bce_gan_loss(model.D(torch.cat([a, fake.detach()], 1)), False))
+    with autocast():
+        losses["D"] = 0.5 * (bce_gan_loss(model.D(torch.cat([a, b], 1)), True)
+                             + bce_gan_loss(model.D(torch.cat([a, fake.detach()], 1)), False))
     opt_d.zero_grad(set_to_none=True)
     losses["D"].backward()
     opt_d.step()
@@ -154,11 +162,13 @@ def training_parts(model: CycleGAN | Pix2Pix, cfg: GANSettings):
 
 def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, progress: bool = True,
                       callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
-                      **settings) -> GANRun:
+                      precision: str | None = None, **settings) -> GANRun:
     """Train a CycleGAN on task.unpaired_batch or a Pix2Pix on task.paired_batch until `steps`
     steps are done in total, evaluating task.evaluate(G) every `eval_every` steps; resumes from
-    run_dir's checkpoint."""
+    run_dir's checkpoint. `precision` ('fp32' or 'bf16', default runtime.precision()): with bf16
+    the forward passes run in bfloat16 autocast and channels-last, backward and Adam in float32."""
     cfg = GANSettings(**settings)
+    precision = runtime.precision(precision)
     if cfg.steps < 0 or min(cfg.batch_size, cfg.checkpoint_every, cfg.eval_every, cfg.sample_every) < 1:
         raise ValueError("steps must be >= 0; batch_size, checkpoint_every, eval_every and sample_every >= 1")
     paired = isinstance(model, Pix2Pix)
@@ -206,8 +216,8 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
-        a, b = batches(cfg.batch_size)
-        values = step_fn(model, a.to(device), b.to(device), opt_g, opt_d, pools, cfg)
+        a, b = (x.to(device, memory_format=memory_format) for x in batches(cfg.batch_size))
+        values = step_fn(model, a, b, opt_g, opt_d, pools, cfg, lambda: runtime.autocast(device, precision))
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
         for k, v in values.items():
@@ -224,11 +234,14 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
             callback(step, values, model)
         return {"psnr": f"{history['psnr'][-1]:.2f}"} if "psnr" in history else {}
 
+    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    model.to(memory_format=memory_format)
     model.train()
     step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
                                      "training pix2pix" if paired else "training CycleGAN", progress, after_step)
     model.eval()
-    return GANRun(history=history, step=step, stopped=stopped, settings=asdict(cfg), checkpoint=saved)
+    return GANRun(history=history, step=step, stopped=stopped, settings={**asdict(cfg), "precision": precision},
+                  checkpoint=saved)
 
 
 @torch.no_grad()

@@ -22,8 +22,9 @@ curves, the GPU's name and the command), the last sample grid, and it times infe
 three. The team's instructions for the call itself are in docs/gpu.md.
 
 Jobs (JOBS): `adain`, the decoder of notebook 05 (Huang & Belongie 2017) on BSDS500 photos and
-WikiArt + Monet paintings. StyleBank, CycleGAN and Johnson jobs follow the same pattern: a job
-names its sources and settings, a runner trains it with the method's `<method>_training` loop.
+WikiArt + Monet paintings; `cyclegan`, horse2zebra with the paper's networks (notebook 07). Pack
+them separately: each is most of the 48 MiB. StyleBank and Johnson jobs follow the same pattern: a
+job names its sources and settings, a runner trains it with the method's `<method>_training` loop.
 """
 from __future__ import annotations
 
@@ -52,20 +53,20 @@ JPEG_QUALITY = 85
 @dataclass
 class Job:
     """One training run of the kit: `method` names its runner, `minutes` its time budget on the
-    GPU, `settings` the trainer's settings (`steps` caps the run: tests use a few), `content` and
-    `style` its image sources (folders, files, registry names; folders relative to
-    $NSTLIB_DATASETS_DIR may start with 'datasets:'), loaded with shorter sides `content_size`
-    and `style_size` (smaller images are upscaled when loaded, not when packed)."""
+    GPU, `settings` the trainer's settings (`steps` caps the run: tests use a few), `model` the
+    network's constructor arguments, `sources` its images by role (AdaIN: content and style;
+    CycleGAN: A, B and held-out samples) as folders, files, registry names, 'registry:<kind>' or
+    'datasets:<folder under $NSTLIB_DATASETS_DIR>', and `sizes` the shorter side each role is loaded
+    at (smaller images are upscaled when loaded, not when packed)."""
     name: str
     method: str
     minutes: float
     settings: dict
-    content: list[str]
-    style: list[str]
-    content_size: int = 320
-    style_size: int = 256
+    sources: dict[str, list[str]]
+    sizes: dict[str, int]
+    model: dict = field(default_factory=dict)
     precision: str = "bf16"
-    fps_size: int = 512  # inference is timed at this size after training
+    fps_size: int = 512  # AdaIN: inference is timed at this size after training
     notes: list[str] = field(default_factory=list)
 
 
@@ -76,15 +77,31 @@ class Job:
 # Batch 32 and lr 2e-4 (the paper: 8 and 1e-4): an H200 is barely loaded by 8 crops of 256 px, a
 # minute-limited run gains more from 4x the images per step than from more steps, and the larger
 # batch takes the larger step (square-root rule); the paper's decay 5e-5.
+#
+# CycleGAN (Zhu et al. 2017, Sec. 4 and 7.1): the ResNet generator with 9 blocks at 256 px, 70x70
+# PatchGANs, LSGAN, lambda 10, identity 0.5, pool 50, Adam 2e-4 with beta1 0.5, constant then linearly
+# decayed to 0 (train_translation), images loaded at 286 and cropped to 256 with flips. Batch 4 where
+# the paper uses 1 (instance norm is per image, so batches do not mix; the GPU is otherwise idle).
+# The run's length is set from its measured speed so the decay ends with the budget.
 JOBS = {
     "adain": Job(
         name="adain", method="adain", minutes=6.5,
         settings=dict(batch_size=32, crop=256, lr=2e-4, lr_decay=5e-5, checkpoint_every=2000,
                       sample_every=1000, steps=1_000_000),
-        content=["datasets:photos/bsds500/train", "datasets:photos/bsds500/val", "registry:content"],
-        style=["datasets:paintings/wikiart", "datasets:paintings/monet", "registry:style"],
+        sources={"content": ["datasets:photos/bsds500/train", "datasets:photos/bsds500/val", "registry:content"],
+                 "style": ["datasets:paintings/wikiart", "datasets:paintings/monet", "registry:style"]},
+        sizes={"content": 320, "style": 256},
         notes=["BSDS500 test photos and the registry images in datasets.HELD_OUT are never trained on"]),
+    "cyclegan": Job(
+        name="cyclegan", method="cyclegan", minutes=6.5,
+        settings=dict(batch_size=4, crop=256, lr=2e-4, checkpoint_every=2000, sample_every=1000),
+        sources={"A": ["datasets:horse2zebra/trainA"], "B": ["datasets:horse2zebra/trainB"],
+                 "samples": ["datasets:horse2zebra/testA"]},
+        sizes={"A": 286, "B": 286, "samples": 256},
+        model=dict(blocks=9, width=64, norm="instance"),
+        notes=["horse2zebra testA/testB are never trained on; the sample grid shows testA horses"]),
 }
+DEEPEST_LAYER = {"adain": "relu4_1", "cyclegan": None}  # the VGG a method's losses need (None: none)
 
 
 # ----------------------------------------------------------------------------- packing (here)
@@ -143,7 +160,7 @@ def pack(kit_dir: str | Path, jobs: Sequence[Job] | None = None, max_mib: float 
     kit there; returns kit.json's contents. Refuses a kit larger than `max_mib`."""
     from tqdm.auto import tqdm
 
-    from . import adain, vgg as vgg_arch
+    from . import vgg as vgg_arch
     from .features import VGGFeatures
 
     jobs = list(jobs) if jobs is not None else list(JOBS.values())
@@ -154,32 +171,33 @@ def pack(kit_dir: str | Path, jobs: Sequence[Job] | None = None, max_mib: float 
         shutil.rmtree(kit_dir)
     kit_dir.mkdir(parents=True)
 
-    deepest = {"adain": adain.ENCODER_LAYER}
     unknown = sorted({j.method for j in jobs} - set(RUNNERS))
     if unknown:
         raise ValueError(f"no runner for methods {unknown}; known: {sorted(RUNNERS)}")
-    up_to = max((deepest[j.method] for j in jobs), key=vgg_arch.layer_names("vgg16").index)
-    vgg = VGGFeatures("vgg16", "caffe", up_to=up_to)
-    vgg_file = f"vgg16_caffe_to_{up_to}_fp16.pth"
-    torch.save({f"features.{k}": v.to(torch.float16) for k, v in vgg.features.state_dict().items()},
-               kit_dir / vgg_file)
-
-    manifest = {"format": KIT_FORMAT, "vgg": {"file": vgg_file, "arch": "vgg16", "weights": "caffe", "up_to": up_to},
-                "jobs": [], "files": {}}
+    manifest = {"format": KIT_FORMAT, "vgg": None, "jobs": [], "files": {}}
+    layers = [DEEPEST_LAYER[j.method] for j in jobs if DEEPEST_LAYER[j.method] is not None]
+    if layers:  # only the layers the losses use: VGG-16 to relu4_1 is 5.8 MB in fp16, all of it 29
+        up_to = max(layers, key=vgg_arch.layer_names("vgg16").index)
+        vgg = VGGFeatures("vgg16", "caffe", up_to=up_to)
+        vgg_file = f"vgg16_caffe_to_{up_to}_fp16.pth"
+        torch.save({f"features.{k}": v.to(torch.float16) for k, v in vgg.features.state_dict().items()},
+                   kit_dir / vgg_file)
+        manifest["vgg"] = {"file": vgg_file, "arch": "vgg16", "weights": "caffe", "up_to": up_to}
     for job in jobs:
         entry = asdict(job)
-        for role, size in (("content", job.content_size), ("style", job.style_size)):
+        entry["images"] = {}
+        for role, spec in job.sources.items():
             folder = f"{job.name}/{role}"
             (kit_dir / folder).mkdir(parents=True)
-            items = _sources(getattr(job, role))
             labels = []
-            for i, (label, path) in enumerate(tqdm(items, desc=f"packing {job.name} {role}", disable=not progress)):
+            for i, (label, path) in enumerate(tqdm(_sources(spec), desc=f"packing {job.name} {role}",
+                                                   disable=not progress)):
                 try:
-                    _pack_image(path, kit_dir / folder / f"{i:05d}.jpg", size)
+                    _pack_image(path, kit_dir / folder / f"{i:05d}.jpg", job.sizes[role])
                 except (ImageError, OSError) as e:
                     raise ImageError(f"{label}: cannot be packed ({e})") from None
                 labels.append(label)
-            entry[role] = {"folder": folder, "sources": list(getattr(job, role)), "labels": labels}
+            entry["images"][role] = {"folder": folder, "labels": labels}
         manifest["jobs"].append(entry)
     for path in sorted(p for p in kit_dir.rglob("*") if p.is_file()):
         manifest["files"][path.relative_to(kit_dir).as_posix()] = file_hash(path)
@@ -262,12 +280,12 @@ def run(kit_dir: str | Path, out_dir: str | Path, only: Sequence[str] | None = N
     jobs = [j for j in manifest["jobs"] if only is None or j["name"] in only]
     if only is not None and len(jobs) != len(set(only)):
         raise ValueError(f"jobs {sorted(set(only) - {j['name'] for j in jobs})} are not in the kit")
-    vgg = kit_vgg(kit_dir, manifest, dev)
+    vgg = kit_vgg(kit_dir, manifest, dev) if manifest["vgg"] else None
     summary = {"machine": machine(dev), "torch": torch.__version__, "jobs": {}}
     for job in jobs:
         budget = (job["minutes"] if minutes is None else minutes) * 60
         log(f"--- {job['name']}: {job['method']} for at most {budget / 60:.1f} min")
-        summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, out_dir, budget, log, init)
+        summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, dev, out_dir, budget, log, init)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     log(json.dumps(summary, indent=1))
@@ -290,15 +308,15 @@ def _deadline_callback(budget_s: float, log: Callable[[str], None], every: int =
     return callback
 
 
-def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, log, init: Path | None) -> dict:
+def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
+               init: Path | None) -> dict:
     from . import adain
     from .adain_training import train_decoder, write_samples
     from .checkpoint import training_summary
     from .datasets import ImageSet
 
-    device = vgg.mean.device
-    content = ImageSet(kit_dir / job["content"]["folder"], job["content_size"], cache=True).preload(device)
-    style = ImageSet(kit_dir / job["style"]["folder"], job["style_size"], cache=True).preload(device)
+    content, style = (ImageSet(kit_dir / job["images"][role]["folder"], job["sizes"][role]).preload(device)
+                      for role in ("content", "style"))
     log(f"{len(content)} content and {len(style)} style images on {device}")
     torch.manual_seed(job["settings"].get("seed", 0))  # the decoder's initial weights
     model = adain.AdaIN(encoder=adain.Encoder(vgg=vgg, scales=adain.FEATURE_SCALES[("vgg16", "caffe")])).to(device)
@@ -314,9 +332,9 @@ def _run_adain(kit_dir: Path, job: dict, vgg, out_dir: Path, budget_s: float, lo
                   [(content.random_crop(crop, g), style.random_crop(crop, g)) for _ in range(4)],
                   out_dir / f"{job['name']}_samples.jpg")
     # load_size is TrainSettings' default, unused with ready ImageSets: record the sizes the sets used
-    trained.settings.update(steps=trained.step, load_size=job["content_size"], content_load_size=job["content_size"],
-                            style_load_size=job["style_size"])
-    record = training_summary(trained, job["content"]["labels"], job["style"]["labels"], device)
+    trained.settings.update(steps=trained.step, load_size=job["sizes"]["content"], content_load_size=job["sizes"]["content"],
+                            style_load_size=job["sizes"]["style"])
+    record = training_summary(trained, job["images"]["content"]["labels"], job["images"]["style"]["labels"], device)
     record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
                   f"{job['name']!r}, {budget_s / 60:g} min)", stopped=trained.stopped, notes=job["notes"])
     if init is not None:  # this run continued an earlier model: keep that model's own record
@@ -363,4 +381,62 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
     return out
 
 
-RUNNERS = {"adain": _run_adain}
+def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
+                  init: Path | None) -> dict:
+    from .checkpoint import training_summary
+    from .cyclegan import export_generators, load_generators
+    from .cyclegan_training import CycleGAN, train_translation, write_samples
+    from .translation_task import FolderTask
+
+    settings = dict(job["settings"])
+    crop, seed = settings.pop("crop"), settings.get("seed", 0)
+    folder = {role: kit_dir / job["images"][role]["folder"] for role in job["images"]}
+    task = FolderTask([folder["A"]], [folder["B"]], crop=crop, load_size=job["sizes"]["A"],
+                      sample_sources=[folder["samples"]], n_samples=6, seed=seed)
+    task.a.preload(device), task.b.preload(device)
+    log(f"{len(task.a)} images in A and {len(task.b)} in B on {device}")
+    torch.manual_seed(seed)  # the networks' initial weights
+    model = CycleGAN(**job["model"]).to(device)
+    if init is not None:  # the generators continue; the discriminators start afresh
+        G, F_ = load_generators(init)
+        model.G.load_state_dict(G.state_dict()), model.F.load_state_dict(F_.state_dict())
+        log(f"starting from {Path(init).name} (sha256 {file_hash(init)[:12]}...)")
+    deadline = _deadline_callback(budget_s, log)
+    with tempfile.TemporaryDirectory() as run_dir:
+        if "steps" not in settings:
+            # the lr decays to 0 at the last step, so the run's length must be known: measure the
+            # speed on a first stretch (stopped as Ctrl-C would), then resume with the steps that fit
+            calibration = 60
+
+            def stop_after_calibration(step, values, model):
+                deadline(step, values, model)
+                if step == calibration:
+                    raise KeyboardInterrupt
+
+            first = train_translation(model, task, run_dir, progress=False, precision=job["precision"],
+                                      callback=stop_after_calibration, **settings, steps=10**9)
+            seconds = first.history["seconds"]
+            per_step = (seconds[-1] - seconds[10]) / (len(seconds) - 11)  # after cuDNN's first choices
+            settings["steps"] = calibration + int(0.97 * (budget_s - seconds[-1]) / per_step)
+            log(f"{per_step * 1000:.1f} ms per step: training {settings['steps']} steps")
+        trained = train_translation(model, task, run_dir, progress=False, precision=job["precision"],
+                                    callback=deadline, **settings)
+    write_samples(model.G, task, out_dir / f"{job['name']}_samples.jpg")
+    trained.settings.update(crop=crop, load_size=job["sizes"]["A"])
+    record = training_summary(trained, job["images"]["A"]["labels"], job["images"]["B"]["labels"], device,
+                              curves=("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B"))
+    record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
+                  f"{job['name']!r}, {budget_s / 60:g} min)" + (f" --init {Path(init).as_posix()}" if init else ""),
+                  stopped=trained.stopped, notes=job["notes"], samples=job["images"]["samples"]["labels"])
+    path = out_dir / f"{job['name']}_generators.pth"
+    digest = export_generators(model.G, model.F, path, domains=("A", "B"), settings=job["model"], training=record)
+    result = {"steps": trained.step, "seconds": round(record["seconds"], 1),
+              "steps_per_s": round(trained.step / max(record["seconds"], 1e-9), 2),
+              "final_loss": {k: round(sum(v[-50:]) / len(v[-50:]), 4) for k, v in trained.history.items()
+                             if k in ("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B") and v},
+              "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
+    log(json.dumps(result))
+    return result
+
+
+RUNNERS = {"adain": _run_adain, "cyclegan": _run_cyclegan}

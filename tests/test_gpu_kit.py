@@ -13,8 +13,12 @@ from nstlib.models import training_record
 
 TINY = gpu_kit.Job(name="adain", method="adain", minutes=5.0,
                    settings=dict(batch_size=2, crop=32, steps=3, checkpoint_every=2, sample_every=2),
-                   content=["chicago", "cornell", "flowers"], style=["asheville", "mondrian"],
-                   content_size=48, style_size=40, fps_size=64, notes=["tiny test job"])
+                   sources={"content": ["chicago", "cornell", "flowers"], "style": ["asheville", "mondrian"]},
+                   sizes={"content": 48, "style": 40}, fps_size=64, notes=["tiny test job"])
+TINY_GAN = gpu_kit.Job(name="cyclegan", method="cyclegan", minutes=5.0,
+                       settings=dict(batch_size=2, crop=32, steps=3, checkpoint_every=2, sample_every=2),
+                       sources={"A": ["chicago", "cornell"], "B": ["asheville", "mondrian"], "samples": ["flowers"]},
+                       sizes={"A": 40, "B": 40, "samples": 32}, model=dict(blocks=1, width=8, norm="instance"))
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +31,13 @@ def kit(tmp_path_factory):
 def test_pack_writes_truncated_fp16_vgg_resized_images_and_hashes(kit):
     kit_dir, manifest = kit
     job = manifest["jobs"][0]
-    assert job["content"]["labels"] == ["chicago", "cornell", "flowers"]  # names, never machine paths
+    assert job["images"]["content"]["labels"] == ["chicago", "cornell", "flowers"]  # names, never machine paths
     assert manifest["vgg"]["up_to"] == adain.ENCODER_LAYER
     state = torch.load(kit_dir / manifest["vgg"]["file"], weights_only=True)
     assert {v.dtype for v in state.values()} == {torch.float16}
     assert "features.24.weight" not in state and "features.17.weight" in state  # conv5_1 out, conv4_1 in
     for role, size in (("content", 48), ("style", 40)):
-        for path in sorted((kit_dir / job[role]["folder"]).iterdir()):
+        for path in sorted((kit_dir / job["images"][role]["folder"]).iterdir()):
             assert min(load_image(path).shape[-2:]) == size  # large sources shrunk to the load size
     assert set(manifest["files"]) == {p.relative_to(kit_dir).as_posix() for p in kit_dir.rglob("*")
                                       if p.is_file() and p.name != gpu_kit.KIT_FILE}
@@ -63,7 +67,7 @@ def test_pack_refuses_a_kit_over_the_size_limit(tmp_path):
 
 def test_datasets_sources_need_the_datasets_folder(tmp_path, monkeypatch):
     monkeypatch.delenv(gpu_kit.DATASETS_ENV, raising=False)
-    job = gpu_kit.Job(**{**TINY.__dict__, "content": ["datasets:photos/bsds500/train"]})
+    job = gpu_kit.Job(**{**TINY.__dict__, "sources": {**TINY.sources, "content": ["datasets:photos/bsds500/train"]}})
     with pytest.raises(ValueError, match=gpu_kit.DATASETS_ENV):
         gpu_kit.pack(tmp_path / "kit", [job], progress=False)
 
@@ -74,7 +78,7 @@ def test_a_flipped_byte_is_reported_by_name(kit, tmp_path):
     kit_dir, manifest = kit
     copy = tmp_path / "kit"
     shutil.copytree(kit_dir, copy)
-    victim = copy / manifest["jobs"][0]["style"]["folder"] / "00001.jpg"
+    victim = copy / manifest["jobs"][0]["images"]["style"]["folder"] / "00001.jpg"
     raw = bytearray(victim.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     victim.write_bytes(bytes(raw))
@@ -114,3 +118,27 @@ def test_a_run_can_continue_an_exported_model(kit, tmp_path):
     record = training_record(tmp_path / "second" / "adain_decoder_vgg16.pth")
     assert record["init"]["record"]["steps"] == 3 and record["init"]["sha256"] == gpu_kit.file_hash(first)
     assert record["command"].endswith("--init " + first.as_posix())
+
+
+def test_cyclegan_job_exports_a_generator_pair_and_fits_its_steps_to_the_budget(tmp_path):
+    from nstlib.cyclegan import load_generators
+
+    kit_dir = tmp_path / "kit"
+    manifest = gpu_kit.pack(kit_dir, [TINY_GAN], progress=False)
+    assert manifest["vgg"] is None  # CycleGAN's losses need no VGG: none is packed
+    summary = gpu_kit.run(kit_dir, tmp_path / "out", device="cpu")
+    assert summary["jobs"]["cyclegan"]["steps"] == 3
+    G, F = load_generators(tmp_path / "out" / "cyclegan_generators.pth")
+    x = load_image("flowers", size=32)[..., :32, :32]
+    assert G(x).shape == x.shape and torch.isfinite(F(G(x))).all()
+    record = training_record(tmp_path / "out" / "cyclegan_generators.pth")
+    assert record["samples"] == ["flowers"] and record["settings"]["precision"] == "bf16"
+    assert (tmp_path / "out" / "cyclegan_samples.jpg").is_file()
+
+    # without a step count, 60 steps measure the speed and the run is sized to fill the budget
+    timed = gpu_kit.Job(**{**TINY_GAN.__dict__, "settings": {k: v for k, v in TINY_GAN.settings.items() if k != "steps"}})
+    gpu_kit.pack(kit_dir, [timed], progress=False)
+    summary = gpu_kit.run(kit_dir, tmp_path / "timed", device="cpu", minutes=0.2)
+    log = (tmp_path / "timed" / "log.txt").read_text()
+    planned = int(log.split(" ms per step: training ")[1].split()[0])
+    assert planned > 60 and 60 < summary["jobs"]["cyclegan"]["steps"] <= planned  # the deadline stays a safety net
