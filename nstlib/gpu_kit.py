@@ -53,8 +53,9 @@ JPEG_QUALITY = 85
 class Job:
     """One training run of the kit: `method` names its runner, `minutes` its time budget on the
     GPU, `settings` the trainer's settings (`steps` caps the run: tests use a few), `content` and
-    `style` its image sources (folders, files, registry names; folders relative to
-    $NSTLIB_DATASETS_DIR may start with 'datasets:'), loaded with shorter sides `content_size`
+    `style` its image sources (files, registry names, 'registry:<kind>', or training sets as
+    'datasets:<name>[/<folder>]' or 'datasets:<path under $NSTLIB_DATASETS_DIR>', resolved and
+    verified by nstlib.training_sets with their held-out folders left out), loaded with shorter sides `content_size`
     and `style_size` (smaller images are upscaled when loaded, not when packed)."""
     name: str
     method: str
@@ -81,8 +82,8 @@ JOBS = {
         name="adain", method="adain", minutes=6.5,
         settings=dict(batch_size=32, crop=256, lr=2e-4, lr_decay=5e-5, checkpoint_every=2000,
                       sample_every=1000, steps=1_000_000),
-        content=["datasets:photos/bsds500/train", "datasets:photos/bsds500/val", "registry:content"],
-        style=["datasets:paintings/wikiart", "datasets:paintings/monet", "registry:style"],
+        content=["datasets:bsds500/train", "datasets:bsds500/val", "registry:content"],
+        style=["datasets:wikiart", "datasets:monet", "registry:style"],
         notes=["BSDS500 test photos and the registry images in datasets.HELD_OUT are never trained on"]),
 }
 
@@ -92,29 +93,33 @@ JOBS = {
 def _sources(spec: Sequence[str]) -> list[tuple[str, Path]]:
     """(label, path) for each image a job's source list names. Labels are what the training record
     stores: registry names, or paths relative to the datasets folder, never a machine path."""
-    from .datasets import IMAGE_SUFFIXES, training_images
+    from .datasets import training_images
 
     out: list[tuple[str, Path]] = []
     for source in spec:
         if source.startswith("registry:"):  # the registry's training images of a kind
             out += [(name, data.get(name)) for name in training_images(source.split(":", 1)[1])]
-        elif source.startswith("datasets:"):
-            root = os.environ.get(DATASETS_ENV)
-            if not root:
+        elif source.startswith("datasets:"):  # a training set: 'datasets:bsds500/train' or its path
+            from . import training_sets
+
+            if not os.environ.get(DATASETS_ENV):  # the kit is packed from the developers' copy, never downloaded
                 raise ValueError(f"{source}: set {DATASETS_ENV} to a folder laid out like the course's datasets "
                                  "(photos/bsds500, paintings/wikiart, ...)")
-            folder = Path(root).expanduser() / source.split(":", 1)[1]
-            if not folder.is_dir():
-                raise FileNotFoundError(f"{source}: no folder {folder}")
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            out += [(p.relative_to(Path(root).expanduser()).as_posix(), p) for p in files]
+            spec = training_sets.parse_spec(source)
+            if spec is None:
+                raise ValueError(f"{source}: not a training set of data/training_sets.tsv (known: "
+                                 f"{', '.join(n for n, e in training_sets.training_sets().items() if e.path)})")
+            entry = training_sets.training_set(spec[0])
+            files = training_sets.dataset_files(*spec, training=True, download=False)  # verified, held-out left out
+            root = training_sets.dataset(spec[0], download=False)
+            out += [(f"{entry.path}/{p.relative_to(root).as_posix()}", p) for p in files]
         elif source in data.registry():
             out.append((source, data.get(source)))
         else:
             path = Path(source).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"{source}: neither a registry name, 'registry:<kind>', "
-                                        "'datasets:<folder>' nor an image file")
+                                        "'datasets:<set>[/<folder>]' nor an image file")
             out.append((path.name, path))
     if not out:
         raise ValueError(f"no images in {list(spec)}")
