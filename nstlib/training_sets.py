@@ -212,16 +212,18 @@ def _save_stamps(path: Path, stamps: dict) -> None:
     os.replace(tmp, path)
 
 
-def check_files(name: str, root: str | Path, split: str | None = None, rehash: bool = False) -> list[str]:
+def check_files(name: str, root: str | Path, split: str | None = None, rehash: bool = False,
+                rows: list[ManifestRow] | None = None, remember: bool = True) -> list[str]:
     """Problems of the copy of set `name` in `root` (restricted to `split`): one line per missing
     or changed file, naming it; [] when every file matches the manifest. Files verified before
-    and unchanged since (same size and mtime) are not hashed again unless `rehash`."""
+    and unchanged since (same size and mtime) are not hashed again unless `rehash`; `remember`
+    False keeps no stamps (a temporary folder)."""
     entry, root = training_set(name), Path(root)
     stamp_path = _stamp_file(root, entry)
     stamps = {} if rehash else _load_stamps(stamp_path)
     kept = _load_stamps(stamp_path) if rehash else stamps
     problems, changed = [], False
-    for row in _select(name, split):
+    for row in (rows if rows is not None else _select(name, split)):
         path = root / row.path
         try:
             st = path.stat()
@@ -239,7 +241,7 @@ def check_files(name: str, root: str | Path, split: str | None = None, rehash: b
             kept[row.path], changed = stamp, True
             continue
         changed |= kept.pop(row.path, None) is not None
-    if changed:
+    if changed and remember:
         _save_stamps(stamp_path, kept)
     return problems
 
@@ -279,8 +281,8 @@ def local_root(name: str) -> tuple[Path, str] | None:
     return None
 
 
-def _verified_root(name: str, split: str | None, download: bool) -> Path:
-    """The folder of set `name` after checking its files under `split` (see `dataset`)."""
+def _verified_root(name: str, split: str | None, download: bool, rows: list[ManifestRow] | None = None) -> Path:
+    """The folder of set `name` after checking its files under `split` (or `rows`; see `dataset`)."""
     entry = training_set(name)
     _select(name, split)  # refuses unknown names, unpinned sets and unknown splits before any work
     found = local_root(name)
@@ -290,7 +292,7 @@ def _verified_root(name: str, split: str | None, download: bool) -> Path:
                                f"({datasets_dir_override() or 'not set'}) nor in {pinned_cache() / entry.path}")
         return download_set(name)
     root, where = found
-    problems = check_files(name, root, split)
+    problems = check_files(name, root, split, rows=rows)
     if problems:
         advice = {"override": f"${DATASETS_ENV} holds a different copy: restore the files named above.",
                   "cache": f"Delete {root} (nstlib.training_sets.remove_training_set({name!r})) to download it again.",
@@ -316,12 +318,12 @@ def dataset_files(name: str, split: str | None = None, training: bool = False, d
     if training and split and split.strip("/").split("/")[0] in entry.held_out:
         raise DatasetError(f"{name}/{split} is held out for evaluation ({name}'s held-out folders: "
                            f"{', '.join(entry.held_out)}): it is never trained on")
-    root = _verified_root(name, split, download)
     rows = _select(name, split)
     if training:
         rows = [r for r in rows if "/" not in r.path or r.path.split("/", 1)[0] not in entry.held_out]
         if not rows:
             raise DatasetError(f"every folder of {name} is held out ({', '.join(entry.held_out)}): nothing to train on")
+    root = _verified_root(name, split, download, rows)  # checks the files returned, not the held-out ones
     return [root / r.path for r in rows]
 
 
@@ -472,7 +474,7 @@ def fetch_training_set(name: str, allow_unpinned: bool = False) -> dict[str, Pat
             root = _find_root(Path(tmp), entry)
             check_layout(root, entry)
             if entry.manifest:
-                problems = check_files(name, root, rehash=True)
+                problems = check_files(name, root, rehash=True, remember=False)
                 if problems:
                     raise ValueError(f"{len(problems)} of the files nstlib pins differ:\n  " + "\n  ".join(problems[:10]))
         except (zipfile.BadZipFile, ValueError) as e:
@@ -489,6 +491,8 @@ def remove_training_set(name: str) -> None:
     entry = training_set(name)
     shutil.rmtree(cache_dir("datasets") / entry.name, ignore_errors=True)
     (cache_dir("datasets") / f"{name}.zip").unlink(missing_ok=True)
+    for stamps in (cache_dir("datasets") / "verified").glob(f"{name}-*.json"):
+        stamps.unlink(missing_ok=True)
     if entry.path:
         shutil.rmtree(pinned_cache() / entry.path, ignore_errors=True)
         shutil.rmtree(pinned_cache() / ".partial" / name, ignore_errors=True)
