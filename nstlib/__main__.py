@@ -7,10 +7,16 @@
     python -m nstlib train-adain --run-dir runs/adain [--content SRC ...] [--style SRC ...] [--steps ...]
                              [--export decoder.pth]
                                                 train AdaIN's decoder; resumes from the run's checkpoint
+    python -m nstlib datasets [--verify] [--download] [NAME ...]
+                                                the training sets with their local state; --verify
+                                                re-hashes every file against its manifest (exit 1 on
+                                                any difference, naming the file); --download fetches
     python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...]
                              [--steps ...] [--export stylebank.pth]
                                                 train a StyleBank, one bank per STYLE; resumes likewise
 
+Training sources (--content, --style) are also training-set names, with an optional folder:
+bsds500 (its test/ is held out), bsds500/train, wikiart, wikiart/cubism, monet.
 CONTENT and STYLE are data-registry names (`python -m nstlib info` lists them) or image files.
 Every argument is checked before the network is loaded, and errors are one line on stderr
 with exit status 2."""
@@ -191,10 +197,10 @@ def _add_train_adain_parser(sub) -> None:
                        description="Train AdaIN's decoder on unpaired crops of photos and paintings (Huang & "
                                    "Belongie 2017). Running the same command again resumes from --run-dir.")
     p.add_argument("--run-dir", required=True, help="checkpoint, samples and exported decoder go here")
-    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's "
-                   "photos except those held out for notebook 05)")
-    p.add_argument("--style", nargs="+", help="folders, files or registry names (default: the registry's "
-                   "paintings except those held out for notebook 05)")
+    p.add_argument("--content", nargs="+", help="training sets (bsds500, bsds500/train), folders, files or registry "
+                   "names (default: the registry's photos except those held out for notebook 05)")
+    p.add_argument("--style", nargs="+", help="training sets (wikiart, wikiart/cubism, monet), folders, files or "
+                   "registry names (default: the registry's paintings except those held out for notebook 05)")
     _add_training_arguments(p, d, "total steps", "decoder")
     p.add_argument("--photos-as-styles", action="store_true",
                    help="add the content photos to the style images (more palettes for a small style set)")
@@ -254,8 +260,8 @@ def _add_train_stylebank_parser(sub) -> None:
                                    "photos. Running the same command again resumes from --run-dir.")
     p.add_argument("--run-dir", required=True, help="the checkpoint goes here")
     p.add_argument("--style", nargs="+", required=True, help="style images (files or registry names), one bank each")
-    p.add_argument("--content", nargs="+", help="folders, files or registry names (default: the registry's "
-                   "photos except those held out for notebooks 05 and 06)")
+    p.add_argument("--content", nargs="+", help="training sets (bsds500), folders, files or registry names "
+                   "(default: the registry's photos except those held out for notebooks 05 and 06)")
     _add_training_arguments(p, d, "stylising + auto-encoder steps", "model")
     p.add_argument("--T", type=_int_at_least(1), default=d.T, help=f"stylising steps per auto-encoder step ({d.T})")
     p.add_argument("--style-size", type=_int_at_least(32), default=d.style_size, help="longer side of the style images")
@@ -294,6 +300,48 @@ def train_stylebank_command(args) -> str:
     return "\n".join(lines)
 
 
+def _add_datasets_parser(sub) -> None:
+    p = sub.add_parser("datasets", help="the training sets (BSDS500, WikiArt, Monet, horse2zebra, ...) and their local state",
+                       description="List the training sets of data/training_sets.tsv with where they are found "
+                                   "($NSTLIB_DATASETS_DIR, the cache) and how many files are verified.")
+    p.add_argument("names", nargs="*", help="only these sets (default: all)")
+    p.add_argument("--verify", action="store_true",
+                   help="hash every file against its manifest; exit 1 on any missing or changed file, naming it")
+    p.add_argument("--download", action="store_true", help="download the named sets that are not here")
+
+
+def datasets_command(args) -> tuple[str, int]:
+    from . import training_sets as ts
+
+    names = args.names or list(ts.training_sets())
+    for name in names:
+        ts.training_set(name)  # unknown names: one line, status 2
+    lines = [f"{ts.DATASETS_ENV} = {ts.datasets_dir_override() or '(not set)'}; cache = {ts.pinned_cache()}",
+             f"{'name':<14} {'files':>5} {'MB':>7}  {'held out':<24} state"]
+    failed = 0
+    for name in names:
+        entry = ts.training_set(name)
+        if args.download and entry.manifest and ts.local_root(name) is None:
+            ts.dataset(name)
+        st = ts.status(name)
+        where = f" ({st['where']})" if st.get("where") else ""
+        mb = f"{entry.files_bytes / 1e6:.2f}" if entry.files else "-"
+        lines.append(f"{name:<14} {entry.files or '-':>5} {mb:>7}  "
+                     f"{' '.join(entry.held_out) or '-':<24} {st['state']}{where}")
+        # a set that is not here fails only where it should be: named, or a datasets folder is set
+        expected = bool(args.names) or (bool(entry.path) and ts.datasets_dir_override() is not None)
+        if args.verify and entry.manifest and (expected or ts.local_root(name)):
+            problems = ts.verify(name, rehash=True)
+            if problems:
+                failed += 1
+                lines += [f"  FAILED {p}" for p in problems]
+            else:
+                lines.append(f"  verified: {len(ts.manifest(name))} files match {entry.manifest}")
+    if args.verify:
+        lines.append(f"{failed} set(s) failed verification" if failed else "every set matches its manifest")
+    return "\n".join(lines), (1 if failed else 0)
+
+
 def _add_kit_parsers(sub) -> None:
     from .gpu_kit import JOBS, MAX_KIT_MIB
 
@@ -318,7 +366,7 @@ def kit_pack_command(args) -> str:
     from . import gpu_kit
 
     manifest = gpu_kit.pack(args.kit, [gpu_kit.JOBS[j] for j in args.jobs], max_mib=args.max_mib)
-    counts = ", ".join(f"{j['name']}: {len(j['content']['labels'])} content + {len(j['style']['labels'])} style"
+    counts = "; ".join(f"{j['name']}: " + ", ".join(f"{len(i['labels'])} {role}" for role, i in j["images"].items())
                        for j in manifest["jobs"])
     return f"packed {args.kit}: {manifest['mib']} MiB, {len(manifest['files'])} files ({counts})"
 
@@ -340,9 +388,18 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_adain_parser(sub)
     _add_train_stylebank_parser(sub)
     _add_kit_parsers(sub)
+    _add_datasets_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
+    elif args.command == "datasets":
+        try:
+            text, status = datasets_command(args)
+        except (ValueError, OSError, RuntimeError) as e:  # DownloadError is a RuntimeError
+            print(f"python -m nstlib datasets: error: {e}", file=sys.stderr)
+            return 2
+        print(text)
+        return status
     else:
         command = {"stylize": stylize_command, "train-adain": train_adain_command,
                    "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,

@@ -40,7 +40,8 @@ def training_images(kind: str) -> list[str]:
 
 
 class ImageSet:
-    """Images from folders (searched recursively), files, or data-registry names, each loaded
+    """Images from training sets by name ('bsds500', 'wikiart/cubism': nstlib.training_sets, verified,
+    held-out folders left out), folders (searched recursively), files, or data-registry names, each loaded
     with its shorter side resized to `load_size` px. Decoded images are kept in memory when
     `cache` is True (right for the few dozen offline images; turn it off for large datasets).
     Unreadable files are reported once and skipped, not fatal, in a folder of thousands."""
@@ -117,14 +118,22 @@ class ImageSet:
 
 
 def _expand(source: str | Path) -> list[str | Path]:
+    """A registry name, a training set ('bsds500', 'bsds500/train', 'wikiart/cubism', optionally
+    'datasets:'-prefixed: its verified files minus its held-out folders), a folder or a file."""
     if isinstance(source, str) and source in data.registry():
         return [source]
+    if isinstance(source, str):
+        from . import training_sets
+
+        spec = training_sets.parse_spec(source)
+        if spec is not None and (source.startswith("datasets:") or not Path(source).expanduser().exists()):
+            return list(training_sets.dataset_files(*spec, training=True))
     path = Path(source).expanduser()
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if path.is_file():
         return [path]
-    raise FileNotFoundError(f"{source}: neither a folder, an image file nor a registry name")
+    raise FileNotFoundError(f"{source}: neither a folder, an image file, a registry name nor a training set")
 
 
 def shuffle_channels(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -55,9 +55,10 @@ class Job:
     """One training run of the kit: `method` names its runner, `minutes` its time budget on the
     GPU, `settings` the trainer's settings (`steps` caps the run: tests use a few), `model` the
     network's constructor arguments, `sources` its images by role (AdaIN: content and style;
-    CycleGAN: A, B and held-out samples) as folders, files, registry names, 'registry:<kind>' or
-    'datasets:<folder under $NSTLIB_DATASETS_DIR>', and `sizes` the shorter side each role is loaded
-    at (smaller images are upscaled when loaded, not when packed)."""
+    CycleGAN: A, B and held-out samples) as files, registry names, 'registry:<kind>', or training
+    sets as 'datasets:<name>[/<folder>]' or 'datasets:<path under $NSTLIB_DATASETS_DIR>' (resolved and
+    verified by nstlib.training_sets), and `sizes` the shorter side each role is loaded at (smaller
+    images are upscaled when loaded, not when packed)."""
     name: str
     method: str
     minutes: float
@@ -88,8 +89,8 @@ JOBS = {
         name="adain", method="adain", minutes=6.5,
         settings=dict(batch_size=32, crop=256, lr=2e-4, lr_decay=5e-5, checkpoint_every=2000,
                       sample_every=1000, steps=1_000_000),
-        sources={"content": ["datasets:photos/bsds500/train", "datasets:photos/bsds500/val", "registry:content"],
-                 "style": ["datasets:paintings/wikiart", "datasets:paintings/monet", "registry:style"]},
+        sources={"content": ["datasets:bsds500/train", "datasets:bsds500/val", "registry:content"],
+                 "style": ["datasets:wikiart", "datasets:monet", "registry:style"]},
         sizes={"content": 320, "style": 256},
         notes=["BSDS500 test photos and the registry images in datasets.HELD_OUT are never trained on"]),
     "cyclegan": Job(
@@ -106,32 +107,38 @@ DEEPEST_LAYER = {"adain": "relu4_1", "cyclegan": None}  # the VGG a method's los
 
 # ----------------------------------------------------------------------------- packing (here)
 
-def _sources(spec: Sequence[str]) -> list[tuple[str, Path]]:
+def _sources(spec: Sequence[str], training: bool = True) -> list[tuple[str, Path]]:
     """(label, path) for each image a job's source list names. Labels are what the training record
-    stores: registry names, or paths relative to the datasets folder, never a machine path."""
-    from .datasets import IMAGE_SUFFIXES, training_images
+    stores: registry names, or paths relative to the datasets folder, never a machine path. With
+    `training`, a training set's held-out folders are refused (samples shown, not trained on, may
+    come from them)."""
+    from .datasets import training_images
 
     out: list[tuple[str, Path]] = []
     for source in spec:
         if source.startswith("registry:"):  # the registry's training images of a kind
             out += [(name, data.get(name)) for name in training_images(source.split(":", 1)[1])]
-        elif source.startswith("datasets:"):
-            root = os.environ.get(DATASETS_ENV)
-            if not root:
+        elif source.startswith("datasets:"):  # a training set: 'datasets:bsds500/train' or its path
+            from . import training_sets
+
+            if not os.environ.get(DATASETS_ENV):  # the kit is packed from the developers' copy, never downloaded
                 raise ValueError(f"{source}: set {DATASETS_ENV} to a folder laid out like the course's datasets "
                                  "(photos/bsds500, paintings/wikiart, ...)")
-            folder = Path(root).expanduser() / source.split(":", 1)[1]
-            if not folder.is_dir():
-                raise FileNotFoundError(f"{source}: no folder {folder}")
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            out += [(p.relative_to(Path(root).expanduser()).as_posix(), p) for p in files]
+            parsed = training_sets.parse_spec(source)
+            if parsed is None:
+                raise ValueError(f"{source}: not a training set of data/training_sets.tsv (known: "
+                                 f"{', '.join(n for n, e in training_sets.training_sets().items() if e.path)})")
+            entry = training_sets.training_set(parsed[0])
+            files = training_sets.dataset_files(*parsed, training=training, download=False)  # verified
+            root = training_sets.dataset(parsed[0], download=False)
+            out += [(f"{entry.path}/{p.relative_to(root).as_posix()}", p) for p in files]
         elif source in data.registry():
             out.append((source, data.get(source)))
         else:
             path = Path(source).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"{source}: neither a registry name, 'registry:<kind>', "
-                                        "'datasets:<folder>' nor an image file")
+                                        "'datasets:<set>[/<folder>]' nor an image file")
             out.append((path.name, path))
     if not out:
         raise ValueError(f"no images in {list(spec)}")
@@ -190,7 +197,8 @@ def pack(kit_dir: str | Path, jobs: Sequence[Job] | None = None, max_mib: float 
             folder = f"{job.name}/{role}"
             (kit_dir / folder).mkdir(parents=True)
             labels = []
-            for i, (label, path) in enumerate(tqdm(_sources(spec), desc=f"packing {job.name} {role}",
+            for i, (label, path) in enumerate(tqdm(_sources(spec, training=role != "samples"),
+                                                   desc=f"packing {job.name} {role}",
                                                    disable=not progress)):
                 try:
                     _pack_image(path, kit_dir / folder / f"{i:05d}.jpg", job.sizes[role])

@@ -156,7 +156,8 @@ class FolderTask(CropSampler):
     and a random horizontal flip. There is no known answer, so `evaluate` returns {}; the sample
     grid shows `samples`, the first images of `sample_sources` (e.g. testA) centre-cropped.
 
-        folders = training_sets.fetch_training_set("horse2zebra")
+        task = FolderTask.from_dataset("horse2zebra")   # the pinned 200 + 200 (nstlib.training_sets)
+        folders = training_sets.fetch_training_set("horse2zebra")   # or the full archive, 1067 + 1334
         task = FolderTask([folders["trainA"]], [folders["trainB"]], sample_sources=[folders["testA"]])
     """
 
@@ -171,6 +172,20 @@ class FolderTask(CropSampler):
         self.a, self.b = ImageSet(a_sources, load_size, cache=False), ImageSet(b_sources, load_size, cache=False)
         shown = ImageSet(sample_sources or a_sources, load_size)
         self.samples = torch.stack([centre_crop(shown[i], crop) for i in range(min(n_samples, len(shown)))])
+
+    @classmethod
+    def from_dataset(cls, name: str = "horse2zebra", a: str = "trainA", b: str = "trainB", samples: str = "testA",
+                     **kwargs) -> "FolderTask":
+        """The pinned training set `name` (nstlib.training_sets: verified, from $NSTLIB_DATASETS_DIR,
+        the cache or a download): domain A from its folder `a`, B from `b`; the sample grid shows
+        the held-out folder `samples`, which is only ever shown, never trained on. kwargs: crop,
+        load_size (CycleGAN's 256 and 286 by default), n_samples, seed."""
+        from . import training_sets
+
+        a_files = training_sets.dataset_files(name, a, training=True)
+        b_files = training_sets.dataset_files(name, b, training=True)
+        shown = training_sets.dataset_files(name, samples) if samples else None
+        return cls(a_files, b_files, sample_sources=shown, **kwargs)
 
     def unpaired_batch(self, n: int, flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """n jittered crops of folder A and n of folder B."""

@@ -142,3 +142,14 @@ def test_cyclegan_job_exports_a_generator_pair_and_fits_its_steps_to_the_budget(
     log = (tmp_path / "timed" / "log.txt").read_text()
     planned = int(log.split(" ms per step: training ")[1].split()[0])
     assert planned > 60 and 60 < summary["jobs"]["cyclegan"]["steps"] <= planned  # the deadline stays a safety net
+
+
+def test_kit_pack_command_packs_a_real_job(tmp_path, capsys):
+    """The CLI the team runs before a GPU call, on the real horse2zebra subset (CI: NSTLIB_DATASETS_DIR)."""
+    from nstlib.__main__ import main
+    from tests.conftest import shared_file
+
+    shared_file("NSTLIB_DATASETS_DIR", "horse2zebra/trainA/n02381460_1001.jpg")
+    assert main(["kit-pack", "--kit", str(tmp_path / "kit"), "--jobs", "cyclegan"]) == 0
+    assert "cyclegan: 200 A, 200 B, 40 samples" in capsys.readouterr().out
+    assert gpu_kit.verify(tmp_path / "kit")["jobs"][0]["images"]["samples"]["labels"][0].startswith("horse2zebra/testA/")
