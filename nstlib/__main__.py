@@ -177,6 +177,9 @@ def stylize_command(args) -> str:
         style_weight=args.style_weight, tv_weight=args.tv_weight, style_blend_weights=args.blend_weights,
         preserve_colors=args.preserve_colors, init=args.init, optimizer=args.optimizer, scales=args.scales,
         style_scale=args.style_scale, preset=args.preset, device=args.device, seed=args.seed, progress=True)
+    if result.stopped == "non-finite loss":
+        raise ValueError(f"the loss became non-finite (NaN or inf), so no image was written to {output}; "
+                         "lower --style-weight / --content-weight, or check the VGG weights")
     images.save_image(result.image, output)
     h, w = result.image.shape[-2:]
     note = "" if result.stopped == "finished" else f" (stopped early: {result.stopped})"
@@ -341,18 +344,24 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_stylebank_parser(sub)
     _add_kit_parsers(sub)
     args = parser.parse_args(argv)
-    if args.command == "info":
-        print(info())
-    else:
-        command = {"stylize": stylize_command, "train-adain": train_adain_command,
-                   "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
-                   "kit-run": kit_run_command}[args.command]
-        try:
-            print(command(args))
-        except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say
-            print(f"python -m nstlib {args.command}: error: {e}", file=sys.stderr)
-            return 2
+    command = {"info": lambda args: info(), "stylize": stylize_command, "train-adain": train_adain_command,
+               "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
+               "kit-run": kit_run_command}[args.command]
+    from .download import DownloadError
+
+    try:
+        print(command(args))
+    # ImageError is a ValueError; OSError: disk full, say; DownloadError: offline or a hash mismatch;
+    # FloatingPointError: a trainer's loss became non-finite
+    except (ValueError, OSError, DownloadError, FloatingPointError) as e:
+        print(f"python -m nstlib {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """An error message on one line (a download error lists the URLs it tried, one a line)."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
 
 
 if __name__ == "__main__":

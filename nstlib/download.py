@@ -49,17 +49,34 @@ def repo_root() -> Path | None:
     return None
 
 
-def cache_dir(kind: str = "") -> Path:
-    """Directory where downloads of `kind` ('weights', 'images') land; created on demand."""
-    if os.environ.get("NSTLIB_CACHE_DIR"):
-        base = Path(os.environ["NSTLIB_CACHE_DIR"]).expanduser()
+CACHE_ENV = "NSTLIB_CACHE_DIR"
+
+
+def cache_dir(kind: str = "", create: bool = True) -> Path:
+    """Directory where downloads of `kind` ('weights', 'images') land; created on demand
+    (`create=False` only names it: look-ups must not create a cache they do not need).
+
+    A cache that is a file, or cannot be created, is a ValueError naming where it came from."""
+    if os.environ.get(CACHE_ENV):
+        base = Path(os.environ[CACHE_ENV]).expanduser()
+        origin = f"{CACHE_ENV}={os.environ[CACHE_ENV]}"
     elif repo_root() is not None:
         base = repo_root() / "data" / "cache"
+        origin = f"the checkout's cache {base}"
     else:
         xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         base = Path(xdg) / "nstlib"
+        origin = f"the user cache {base}"
     path = base / kind if kind else base
-    path.mkdir(parents=True, exist_ok=True)
+    for p in (base, path):
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{origin}: {p} is a file, not a folder; point {CACHE_ENV} at a folder")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"{origin}: cannot create the cache folder {path} ({e.strerror or e}); "
+                             f"point {CACHE_ENV} at a writable folder") from None
     return path
 
 

@@ -100,3 +100,12 @@ def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path, capsys):
     before = out.read_bytes()
     _fails(capsys, ["stylize", "tubingen", "missing_style", "-o", str(out)], "neither a file")
     assert out.read_bytes() == before
+
+
+def test_a_non_finite_loss_is_an_error_and_writes_nothing(tmp_path, capsys):
+    """Issue 24, 1: the loss overflows at once; the CLI used to write the unchanged photo, exit 0."""
+    out = tmp_path / "out.png"
+    err = _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), *FAST, "--steps", "2",
+                          "--style-weight", "1e308"], "the loss became non-finite")
+    assert "no image was written" in err.splitlines()[-1]
+    assert not out.exists()

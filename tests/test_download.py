@@ -324,7 +324,7 @@ def test_weights_download_convert_and_cache(http_server, monkeypatch, keras_vgg1
     assert state["features.0.weight"][5, 2, 0, 1].item() == k1[0, 1, 2, 5]
 
     directory = isolated_cache / "weights"
-    assert leftovers(directory) == ["vgg16-caffe-features.pth"]  # the .h5 was removed
+    assert leftovers(directory) == ["verified.json", "vgg16-caffe-features.pth"]  # the .h5 was removed
     assert weights.find_local("vgg16", "caffe") == directory / e.filename
     assert http_server.requests == [f"/{e.original}"]
 
