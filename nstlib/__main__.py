@@ -104,14 +104,15 @@ def _check_source(source: str, what: str) -> None:
 
 
 def _check_output(output: str) -> Path:
-    """The output must have an image extension and a writable folder; checked before the work."""
-    from PIL import Image
+    """The output must be a type save_image writes, in a writable folder; checked before the work."""
+    from .images import output_format
 
     path = Path(output).expanduser()
-    extensions = Image.registered_extensions()
-    if path.suffix.lower() not in extensions:
-        raise ValueError(f"output {output!r}: unknown image type {path.suffix or '(no extension)'}; "
-                         "use .png or .jpg")
+    try:
+        output_format(path)
+    except ValueError:
+        raise ValueError(f"output {output!r}: cannot write images of type {path.suffix or '(no extension)'}; "
+                         "use .png, .jpg, .webp or .tif") from None
     if path.is_dir():
         raise ValueError(f"output {output!r} is a folder; give a file name such as out.png")
     folder = path.parent if str(path.parent) else Path(".")

@@ -21,6 +21,7 @@ ValueError) for everything else.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -307,21 +308,44 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy(), "RGB")
 
 
+def output_format(path: str | os.PathLike, trial: bool = True) -> str:
+    """The Pillow format `save_image` writes to `path` (from its suffix), or a ValueError saying
+    which suffixes work. With `trial`, checked by writing a small RGB image in memory, so a format
+    Pillow reads but cannot write (.psd, .fits, .xpm) or cannot write as 8-bit RGB (.xbm) is refused
+    before any work (the command line calls this before optimising)."""
+    path = Path(path).expanduser()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is not None and fmt.upper() in Image.SAVE:  # Pillow reads some formats it cannot write
+        if not trial:
+            return fmt
+        try:
+            Image.new("RGB", (MIN_SIDE, MIN_SIDE)).save(io.BytesIO(), format=fmt, **_save_options(fmt))
+            return fmt
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    raise ValueError(f"{path}: cannot write images of type {path.suffix or '(no extension)'}; "
+                     "use a format save_image writes: .png, .jpg, .webp or .tif")
+
+
+def _save_options(fmt: str) -> dict:
+    return {"quality": 95} if fmt == "JPEG" else {}
+
+
 def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
     """Save one image tensor to `path` (format from the suffix: .png, .jpg, ...); returns the path.
 
-    The file is written beside the target and renamed, so a failed save leaves any existing file
-    intact. Missing parent directories are created.
+    The file is written beside the target, flushed to disk and renamed, so a failed save leaves any
+    existing file intact. Missing parent directories are created.
     """
     path = Path(path).expanduser()
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None or fmt.upper() not in Image.SAVE:  # Pillow reads some formats it cannot write
-        raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    fmt = output_format(path, trial=False)
     image = to_pil(x)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        image.save(tmp, format=fmt, **_save_options(fmt))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # durable before the rename replaces an existing file
         os.replace(tmp, path)
     except OSError as e:
         raise OSError(f"{path}: cannot write the image ({e.strerror or e})") from None

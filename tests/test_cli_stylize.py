@@ -87,8 +87,8 @@ def test_bad_files(tmp_path, capsys):
 def test_bad_outputs_are_refused_before_the_work(tmp_path, capsys):
     _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "nope" / "out.png")],
            "does not exist")
-    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "out.txt")], "unknown image type .txt")
-    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path)], "unknown image type")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "out.txt")], "cannot write images of type .txt")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path)], "cannot write images of type (no extension)")
     folder = tmp_path / "folder.png"
     folder.mkdir()
     _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(folder)], "is a folder")
@@ -108,4 +108,13 @@ def test_a_non_finite_loss_is_an_error_and_writes_nothing(tmp_path, capsys):
     err = _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), *FAST, "--steps", "2",
                           "--style-weight", "1e308"], "the loss became non-finite")
     assert "no image was written" in err.splitlines()[-1]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".psd", ".fits", ".xpm", ".xbm"])
+def test_an_output_type_pillow_cannot_write_is_refused_before_the_work(tmp_path, capsys, suffix):
+    """Issue 24, 5: these passed the check (Pillow reads them) and failed after the optimisation."""
+    out = tmp_path / f"out{suffix}"
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), "--steps", "100000"],
+           f"cannot write images of type {suffix}")
     assert not out.exists()

@@ -719,3 +719,19 @@ def test_show_images_refuses_mismatched_captions():
 def test_show_images_refuses_an_empty_list():
     with pytest.raises(ValueError, match="at least one"):
         show_images([])
+
+
+@pytest.mark.parametrize("name", ["out.psd", "out.fits", "out.xpm", "out.xbm", "out.txt", "out"])
+def test_output_format_refuses_what_save_image_cannot_write(name):
+    from nstlib.images import output_format
+
+    with pytest.raises(ValueError, match="cannot write images of type"):
+        output_format(name)
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.JPG", "a.jpeg", "a.webp", "a.tif", "a.bmp"])
+def test_output_format_accepts_what_save_image_writes(tmp_path, name):
+    from nstlib.images import output_format
+
+    output_format(name)
+    save_image(torch.rand(1, 3, 40, 40), tmp_path / name)
