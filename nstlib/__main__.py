@@ -123,6 +123,32 @@ def _check_output(output: str) -> Path:
     return path
 
 
+def _input_paths(source: str) -> list[Path]:
+    """Where an input may live: the file itself, or a registry name's local and cached copies."""
+    if source in data.registry():
+        a = data.asset(source)
+        places = [cache_dir("images", create=False) / a.file]
+        override = data.data_dir_override()
+        if override is not None:
+            places += [override / a.file, override / Path(a.file).name]
+        return places
+    return [Path(source).expanduser()]
+
+
+def _check_not_an_input(output: Path, inputs: dict[str, str], force: bool) -> None:
+    """Never write over an input; write over another existing file only with --force."""
+    target = output.resolve()
+    for what, source in inputs.items():
+        for place in _input_paths(source):
+            same = place.resolve() == target or (place.exists() and output.exists()
+                                                 and os.path.samefile(place, output))
+            if same:
+                raise ValueError(f"output {str(output)!r} is the {what} image {source!r}; "
+                                 "choose another output file")
+    if output.exists() and not force:
+        raise ValueError(f"output {str(output)!r} exists; pass --force to overwrite it, or choose another name")
+
+
 def _add_stylize_parser(sub) -> None:
     from .stylize import PRESETS
 
@@ -132,7 +158,10 @@ def _add_stylize_parser(sub) -> None:
                                    "images are blended (see --blend-weights).")
     p.add_argument("content", help="content photo: a registry name (e.g. tubingen) or an image file")
     p.add_argument("style", nargs="+", help="style image(s): registry names (e.g. starry_night) or files")
-    p.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
+    p.add_argument("-o", "--output", required=True,
+                   help="where to write the result (.png or .jpg); never one of the inputs, and an existing "
+                        "file only with --force")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     p.add_argument("--size", type=_int_at_least(32), default=512, help="longer side of the result, px (512)")
     p.add_argument("--steps", type=_int_at_least(0), default=300, help="optimizer iterations per scale (300)")
     p.add_argument("--content-weight", type=_nonnegative_float, help="alpha, for a 512x512 image (preset: 1)")
@@ -164,6 +193,8 @@ def stylize_command(args) -> str:
     for s in args.style:
         _check_source(s, "style")
     output = _check_output(args.output)
+    _check_not_an_input(output, {"content": args.content, **{
+        f"style{'' if len(args.style) == 1 else f' {i + 1}'}": s for i, s in enumerate(args.style)}}, args.force)
     if args.blend_weights is not None and len(args.blend_weights) != len(args.style):
         raise ValueError(f"{len(args.blend_weights)} --blend-weights for {len(args.style)} style images")
     if args.device is not None:

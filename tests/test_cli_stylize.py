@@ -118,3 +118,45 @@ def test_an_output_type_pillow_cannot_write_is_refused_before_the_work(tmp_path,
     _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), "--steps", "100000"],
            f"cannot write images of type {suffix}")
     assert not out.exists()
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, monkeypatch):
+    """Issue 24, 2: `stylize same.png starry_night -o same.png` replaced the photo."""
+    photo = tmp_path / "same.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    before = photo.read_bytes()
+    _fails(capsys, ["stylize", str(photo), "starry_night", "-o", str(photo), *FAST, "--force"],
+           f"output {str(photo)!r} is the content image")
+    monkeypatch.chdir(tmp_path)  # another spelling of the same file
+    _fails(capsys, ["stylize", "tubingen", "./same.png", "-o", "same.png", *FAST, "--force"],
+           "is the style image './same.png'")
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    _fails(capsys, ["stylize", "tubingen", "starry_night", str(photo), "-o", str(link), *FAST, "--force"],
+           "is the style 2 image")
+    assert photo.read_bytes() == before
+
+
+def test_an_output_in_the_registrys_folders_is_refused(tmp_path, capsys, monkeypatch):
+    data_dir = tmp_path / "data"
+    (data_dir / "style").mkdir(parents=True)
+    monkeypatch.setenv("NSTLIB_DATA_DIR", str(data_dir))
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(data_dir / "style" / "starry_night.jpg")],
+           "is the style image 'starry_night'")
+
+
+def test_an_existing_output_is_overwritten_only_with_force(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(out)
+    before = out.read_bytes()
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), *FAST], "exists; pass --force")
+    assert out.read_bytes() == before
+    assert main(["stylize", "tubingen", "starry_night", "-o", str(out), *FAST, "--force"]) == 0
+    assert out.read_bytes() != before
+
+
+def test_help_states_the_overwrite_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["stylize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "never one of the inputs, and an existing file only with --force" in text
