@@ -76,7 +76,7 @@ def _number(text: str, minimum: float, strict: bool) -> float:
     return value
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -84,8 +84,45 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {maximum}{why}")
         return value
     return parse
+
+
+# Gatys' optimisation keeps VGG's activations and their gradients for the whole image: about 4 KB
+# per pixel for VGG-16 (270 feature values per input pixel, summed over the layers, each kept for
+# the forward and the backward pass in float32), so a 4096 px square needs about 70 GB.
+MAX_IMAGE_SIDE = 4096
+_SIZE_REASON = (" px: the optimisation keeps VGG's activations and gradients, about 4 KB per pixel "
+                "(a 4096 px square needs about 70 GB)")
+
+
+def _size(text: str) -> int:
+    return _int_at_least(32, MAX_IMAGE_SIDE, _SIZE_REASON)(text)
+
+
+def _device(name: str | None):
+    """A device that exists here, or a one-line error (before anything is loaded); None: the best."""
+    import torch
+
+    from .runtime import _mps_available
+
+    if name is None:
+        return None
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: not a device name (cpu, cuda, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"--device {name}: MPS (Apple GPU) is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: nstlib runs on cpu, cuda or mps, not {device.type}")
+    return device
 
 
 def _check_source(source: str, what: str) -> None:
@@ -162,7 +199,8 @@ def _add_stylize_parser(sub) -> None:
                    help="where to write the result (.png or .jpg); never one of the inputs, and an existing "
                         "file only with --force")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
-    p.add_argument("--size", type=_int_at_least(32), default=512, help="longer side of the result, px (512)")
+    p.add_argument("--size", type=_size, default=512,
+                   help=f"longer side of the result, px (512; at most {MAX_IMAGE_SIDE})")
     p.add_argument("--steps", type=_int_at_least(0), default=300, help="optimizer iterations per scale (300)")
     p.add_argument("--content-weight", type=_nonnegative_float, help="alpha, for a 512x512 image (preset: 1)")
     p.add_argument("--style-weight", type=_nonnegative_float, help="beta (preset: 1e3)")
@@ -197,13 +235,10 @@ def stylize_command(args) -> str:
         f"style{'' if len(args.style) == 1 else f' {i + 1}'}": s for i, s in enumerate(args.style)}}, args.force)
     if args.blend_weights is not None and len(args.blend_weights) != len(args.style):
         raise ValueError(f"{len(args.blend_weights)} --blend-weights for {len(args.style)} style images")
-    if args.device is not None:
-        try:
-            device = torch.device(args.device)
-        except RuntimeError:
-            raise ValueError(f"--device {args.device!r}: not a device name (cpu, cuda, mps)") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA GPU is available here")
+    _device(args.device)
+    if args.size * args.style_scale > MAX_IMAGE_SIDE:
+        raise ValueError(f"--style-scale {args.style_scale:g} makes the style image {args.size * args.style_scale:.0f} "
+                         f"px; at most {MAX_IMAGE_SIDE}{_SIZE_REASON}")
     result = stylize.stylize(
         args.content, args.style, size=args.size, steps=args.steps, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, style_blend_weights=args.blend_weights,
@@ -262,7 +297,7 @@ def train_adain_command(args) -> str:
     from .checkpoint import training_summary
 
     _check_crop(args)
-    device = runtime.get_device(args.device)
+    device = runtime.get_device(_device(args.device))
     content = args.content or datasets.training_images("content")
     style = list(args.style or datasets.training_images("style"))
     if args.photos_as_styles:
@@ -311,7 +346,7 @@ def train_stylebank_command(args) -> str:
         raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
     for style in args.style:
         _check_source(style, "style image")
-    device = runtime.get_device(args.device)
+    device = runtime.get_device(_device(args.device))
     content = args.content or datasets.training_images("content")
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
