@@ -98,6 +98,11 @@ _SIZE_REASON = (" px: the optimisation keeps VGG's activations and gradients, ab
                 "(a 4096 px square needs about 70 GB)")
 
 
+# torch's generators take 64-bit seeds; trainers also use seed + 1 (sample pairs)
+MAX_SEED = 2**63 - 2
+_seed = _int_at_least(0, MAX_SEED, " (a 64-bit seed)")
+
+
 def _size(text: str) -> int:
     return _int_at_least(32, MAX_IMAGE_SIDE, _SIZE_REASON)(text)
 
@@ -218,7 +223,7 @@ def _add_stylize_parser(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="course",
                    help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling, conv layers")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise init (0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the noise init (0)")
 
 
 def stylize_command(args) -> str:
@@ -282,12 +287,23 @@ def _add_training_arguments(p, d, steps_help: str, exported: str) -> None:
     p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
     p.add_argument("--lr", type=_positive_float, default=d.lr)
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=_seed, default=d.seed,
+                   help=f"seeds everything: the model's initial weights, crops, batches ({d.seed})")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--export", help=f"after training, write the {exported} in fp16 to this file and print its sha256")
 
 
+def _check_training_paths(args) -> None:
+    """--run-dir a folder (its checkpoint a file), --export a file: checked before anything loads."""
+    from .checkpoint import check_file_target, check_run_dir
+
+    check_run_dir(args.run_dir)
+    if args.export:
+        check_file_target(args.export, "--export")
+
+
 def _check_crop(args) -> None:
+    _check_training_paths(args)
     if args.crop > args.load_size:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
 
@@ -302,6 +318,7 @@ def train_adain_command(args) -> str:
     style = list(args.style or datasets.training_images("style"))
     if args.photos_as_styles:
         style += [c for c in content if c not in style]
+    runtime.seed_everything(args.seed)  # the decoder's initial weights come from --seed too
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(
         model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
@@ -350,6 +367,7 @@ def train_stylebank_command(args) -> str:
     content = args.content or datasets.training_images("content")
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
+    runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
     model = StyleBank(len(args.style), names).to(device)
     run = train_stylebank(
         model, content, args.style, vgg, args.run_dir, steps=args.steps, T=args.T, batch_size=args.batch_size,

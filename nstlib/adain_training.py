@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib, runtime
-from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .checkpoint import check_run_dir, check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 
@@ -77,7 +77,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     precision = runtime.precision(precision)
     if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
-    run_dir = Path(run_dir)
+    run_dir = check_run_dir(run_dir, CHECKPOINT)
     device = model.encoder.vgg.mean.device
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)

@@ -58,18 +58,62 @@ def _as_tuples(x):
     return tuple(_as_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def check_file_target(path: str | os.PathLike, what: str) -> Path:
+    """Raise ValueError unless a file can be written at `path` later (a checkpoint, an export): it is
+    not a folder, and no file stands where one of its folders would be. Trainers call this before
+    the first step, so a bad path does not cost a whole run."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a folder; give a file name (or remove the folder)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} {str(path)!r}: {str(parent)!r} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"{what} {str(path)!r}: cannot write in {str(parent)!r} (permission denied)")
+            break
+    return path
+
+
+def check_run_dir(run_dir: str | os.PathLike, checkpoint: str = "checkpoint.pt") -> Path:
+    """A trainer's run directory must be a folder (or not exist yet) and its checkpoint a file."""
+    run_dir = Path(run_dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {str(run_dir)!r} is a file; give a folder (it is created if missing)")
+    check_file_target(run_dir / checkpoint, "the checkpoint")
+    return run_dir
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically; returns the path."""
+    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically and durably (fsync
+    before the rename, and of the folder after it); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         torch.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where a folder cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .checkpoint import check_run_dir, check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet
 from .features import VGGFeatures
 from .images import load_image
@@ -136,6 +136,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     ids = list(range(model.n_styles)) if only_styles is None else list(only_styles)
     for i in ids:
         model._check_id(i)
+    check_run_dir(run_dir, CHECKPOINT)
     device = vgg.mean.device
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     targets = style_targets(vgg, styles, cfg.style_size)

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from . import vgg
+from .checkpoint import _fsync_dir
 from .download import HashMismatchError, cache_dir, check_hash, fetch, file_hash
 
 KERAS_PRIMARY = "https://storage.googleapis.com/tensorflow/keras-applications"
@@ -240,20 +241,6 @@ def _save_atomic(state: dict, path: Path, expect_sha256: str | None = None, labe
         return digest
     finally:
         shutil.rmtree(part_dir, ignore_errors=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- verification

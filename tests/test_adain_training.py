@@ -134,3 +134,34 @@ def test_the_held_out_images_are_not_training_images():
         assert set(train) | set(HELD_OUT[kind]) == set(data.list_images(kind))  # every other image is used
     with pytest.raises(ValueError, match="kind must be"):
         training_images("mask")
+
+
+def test_two_identical_train_adain_commands_give_identical_decoders(tmp_path, capsys, monkeypatch):
+    """Issue 24, 8: --seed did not seed the decoder's initial weights, so two runs differed."""
+    from nstlib.__main__ import main
+
+    def run(name):
+        torch.manual_seed(12345 if name == "a" else 54321)  # whatever state the process is in
+        argv = ["train-adain", "--run-dir", str(tmp_path / name), "--content", "tubingen", "--style",
+                "starry_night", "--steps", "1", "--batch-size", "1", "--crop", "32", "--load-size", "40",
+                "--device", "cpu", "--seed", "7"]
+        assert main(argv) == 0, capsys.readouterr().err
+        return load_checkpoint(tmp_path / name / CHECKPOINT)["decoder"]
+
+    a, b = run("a"), run("b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p / "run").write_text("x"), "--run-dir '{p}/run' is a file"),
+    (lambda p: (p / "run" / CHECKPOINT).mkdir(parents=True), "the checkpoint '{p}/run/checkpoint.pt' is a folder"),
+])
+def test_a_bad_run_dir_is_refused_before_the_first_step(vgg16, sets, tmp_path, make, message):
+    """Issue 24, 12: caught only after training, when the checkpoint was saved."""
+    make(tmp_path)
+    steps = []
+    with pytest.raises(ValueError, match=message.format(p=tmp_path)):
+        train_decoder(_model(vgg16, 0), *sets, tmp_path / "run", steps=1, progress=False,
+                      callback=lambda *a: steps.append(a), **TINY)
+    assert steps == []

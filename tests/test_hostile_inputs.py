@@ -82,6 +82,28 @@ def output_is_the_photo(w):
     return ["stylize", w.photo, "starry_night", "-o", w.photo, *FAST, "--force"]
 
 
+def run_dir_is_a_file(w):
+    (w.inputs / "run").write_text("my notes")
+    return ["train-adain", "--run-dir", str(w.inputs / "run"), "--content", w.photo, "--style", w.photo, *TRAIN_FAST]
+
+
+def checkpoint_is_a_folder(w):
+    (w.inputs / "run" / "checkpoint.pt").mkdir(parents=True)
+    return ["train-adain", "--run-dir", str(w.inputs / "run"), "--content", w.photo, "--style", w.photo, *TRAIN_FAST]
+
+
+def export_is_a_folder(w):
+    (w.inputs / "decoder.pth").mkdir()
+    return ["train-adain", "--run-dir", str(w.out / "run"), "--content", w.photo, "--style", w.photo, *TRAIN_FAST,
+            "--export", str(w.inputs / "decoder.pth")]
+
+
+def stylebank_export_is_a_folder(w):
+    (w.inputs / "bank.pth").mkdir()
+    return ["train-stylebank", "--run-dir", str(w.out / "run"), "--content", w.photo, "--style", w.photo,
+            *TRAIN_FAST, "--export", str(w.inputs / "bank.pth")]
+
+
 def train_adain(*extra):
     return lambda w: ["train-adain", "--run-dir", str(w.out / "run"), "--content", w.photo,
                       "--style", w.photo, *TRAIN_FAST, *extra]
@@ -101,6 +123,14 @@ ROWS = [
     pytest.param("train-adain --device cuda absent", train_adain("--device", "cuda"),
                  "--device cuda: no CUDA GPU is available here",
                  marks=pytest.mark.skipif(not NO_CUDA, reason="a CUDA GPU is present")),
+    # issue 24, 11 and 12
+    ("huge --seed", stylize("--seed", "99999999999999999999999"), "--seed: '99999999999999999999999' must be at most"),
+    ("negative --seed", train_adain("--seed", "-1"), "--seed: '-1' must be at least 0"),
+    ("train --seed too big", train_adain("--seed", str(2**64)), "--seed: '18446744073709551616' must be at most"),
+    ("--run-dir a file", run_dir_is_a_file, "--run-dir '{inputs}/run' is a file"),
+    ("checkpoint.pt a folder", checkpoint_is_a_folder, "the checkpoint '{inputs}/run/checkpoint.pt' is a folder"),
+    ("--export a folder", export_is_a_folder, "--export '{inputs}/decoder.pth' is a folder"),
+    ("stylebank --export a folder", stylebank_export_is_a_folder, "--export '{inputs}/bank.pth' is a folder"),
     # issue 24, 2 and 5
     ("-o is the content photo", output_is_the_photo, "is the content image"),
     ("-o .psd", stylize(output="r.psd"), "cannot write images of type .psd"),
@@ -132,6 +162,7 @@ def _param(row):
 @pytest.mark.parametrize("label, make_argv, fragment", [_param(r) for r in ROWS])
 def test_hostile_input_gets_a_one_line_error(world, capsys, label, make_argv, fragment):
     argv = make_argv(world)
+    fragment = fragment.format(inputs=world.inputs)
     before = _snapshot(world.inputs)
     try:
         code = main(argv)
