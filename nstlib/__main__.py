@@ -36,7 +36,7 @@ def info() -> str:
     lines.append("")
     lines.append("weights, looked up in:")
     lines.append(f"  {weights.ENV_VAR} = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('weights')}")
+    lines.append(f"  cache = {cache_dir('weights', create=False)}")
     for name, e in weights.REGISTRY.items():
         local = weights.find_local(e.arch, e.source)
         status = f"found     {local}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
@@ -46,7 +46,7 @@ def info() -> str:
     lines.append("")
     lines.append("images, looked up in:")
     lines.append(f"  NSTLIB_DATA_DIR = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('images')}")
+    lines.append(f"  cache = {cache_dir('images', create=False)}")
     for kind in data.KINDS:
         names = data.list_images(kind)
         missing = [n for n in names if data.find_local(n) is None]

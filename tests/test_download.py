@@ -495,3 +495,24 @@ def test_data_get_server_down_mentions_data_dir(one_asset, monkeypatch, isolated
     assert url in message and "NSTLIB_DATA_DIR" in message
     assert str(isolated_cache / "images" / "style" / "test.png") in message
     assert leftovers(isolated_cache) == []
+
+
+def test_a_cache_that_is_a_file_is_an_error_naming_the_variable(tmp_path, monkeypatch):
+    """Issue 24, 9."""
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "file"))
+    for create in (True, False):
+        with pytest.raises(ValueError, match=f"NSTLIB_CACHE_DIR={tmp_path / 'file'}: .* is a file, not a folder"):
+            cache_dir("weights", create=create)
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "file" / "below"))
+    with pytest.raises(ValueError, match="NSTLIB_CACHE_DIR"):
+        cache_dir("images")
+
+
+def test_look_ups_do_not_create_the_cache(tmp_path, monkeypatch):
+    """Issue 24, 9: find_local created the cache even when nothing was needed from it."""
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    assert weights.find_local("vgg16", "caffe") is None
+    assert data.find_local("starry_night") is None
+    assert data.find_local("astronaut") is not None  # bundled with scikit-image
+    assert not (tmp_path / "cache").exists()

@@ -74,6 +74,14 @@ def corrupt_image_in_data_dir(w):
     return ["stylize", w.photo, "starry_night", "-o", str(w.out / "r.png"), *FAST]
 
 
+def cache_is_a_file(command):
+    def make(w):
+        (w.inputs / "cache").write_text("not a folder")
+        w.env("NSTLIB_CACHE_DIR", w.inputs / "cache")
+        return ["info"] if command == "info" else stylize()(w)
+    return make
+
+
 def stylize(*extra, output="r.png"):
     return lambda w: ["stylize", w.photo, "starry_night", "-o", str(w.out / output), *FAST, *extra]
 
@@ -123,6 +131,9 @@ ROWS = [
     pytest.param("train-adain --device cuda absent", train_adain("--device", "cuda"),
                  "--device cuda: no CUDA GPU is available here",
                  marks=pytest.mark.skipif(not NO_CUDA, reason="a CUDA GPU is present")),
+    # issue 24, 9
+    ("info, NSTLIB_CACHE_DIR a file", cache_is_a_file("info"), "NSTLIB_CACHE_DIR={inputs}/cache: {inputs}/cache is a file"),
+    ("stylize, NSTLIB_CACHE_DIR a file", cache_is_a_file("stylize"), "point NSTLIB_CACHE_DIR at a folder"),
     # issue 24, 11 and 12
     ("huge --seed", stylize("--seed", "99999999999999999999999"), "--seed: '99999999999999999999999' must be at most"),
     ("negative --seed", train_adain("--seed", "-1"), "--seed: '-1' must be at least 0"),
