@@ -169,3 +169,31 @@ def test_a_poisoned_cache_is_refused(monkeypatch, tmp_path):
 def test_registry_pins_the_converted_vgg16_file():
     assert weights.entry("vgg16", "caffe").converted_sha256 == (
         "a753c0bbed8d88e916d12ac57948374f760688eca6cacee2cbcd5100a1b73804")
+
+
+def test_save_atomic_leaves_no_part_file_on_failure(tmp_path, monkeypatch):
+    """Issue 24, 14: a failed torch.save left `<name>.part` behind."""
+    target = tmp_path / "vgg16-caffe-features.pth"
+    target.write_bytes(b"previous")
+
+    def disk_full(obj, f, *a, **k):
+        with open(f, "wb") as out:
+            out.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        weights._save_atomic({"x": torch.zeros(1)}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    assert target.read_bytes() == b"previous"
+
+
+def test_save_atomic_fsyncs_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("replace") or real_replace(a, b))
+    weights._save_atomic({"x": torch.zeros(1)}, tmp_path / "w.pth")
+    assert calls[:2] == ["fsync", "replace"] and "fsync" in calls[2:]  # the file, then its folder
