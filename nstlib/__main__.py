@@ -141,8 +141,13 @@ def _check_source(source: str, what: str) -> None:
         return
     if path.exists():
         raise ValueError(f"{what} {source!r} is not a file")
-    raise ValueError(f"{what} {source!r} is neither a file nor a registry name "
-                     f"(registry: {', '.join(data.list_images('content' if what == 'content' else 'style'))})")
+    import difflib
+
+    names = data.list_images("content" if what == "content" else "style")
+    close = difflib.get_close_matches(source, data.registry(), n=3)
+    hint = (f"; did you mean {' or '.join(map(repr, close))}?" if close
+            else f" (registry: {', '.join(names)})")
+    raise ValueError(f"{what} {source!r} is neither a file nor a registry name{hint}")
 
 
 def _check_output(output: str) -> Path:

@@ -131,6 +131,11 @@ ROWS = [
     pytest.param("train-adain --device cuda absent", train_adain("--device", "cuda"),
                  "--device cuda: no CUDA GPU is available here",
                  marks=pytest.mark.skipif(not NO_CUDA, reason="a CUDA GPU is present")),
+    # issue 24, 13
+    ("style typo", lambda w: ["stylize", w.photo, "starry_nite", "-o", str(w.out / "r.png")],
+     "style 'starry_nite' is neither a file nor a registry name; did you mean 'starry_night'?"),
+    ("content typo", lambda w: ["stylize", "tubingn", "starry_night", "-o", str(w.out / "r.png")],
+     "did you mean 'tubingen'?"),
     # issue 24, 9
     ("info, NSTLIB_CACHE_DIR a file", cache_is_a_file("info"), "NSTLIB_CACHE_DIR={inputs}/cache: {inputs}/cache is a file"),
     ("stylize, NSTLIB_CACHE_DIR a file", cache_is_a_file("stylize"), "point NSTLIB_CACHE_DIR at a folder"),

@@ -546,6 +546,14 @@ def test_unsupported_type_is_a_type_error(source):
 # ----------------------------------------------------------------------------- registry names
 
 def test_registry_name_loads():
+    from nstlib import data
+    from nstlib.download import DownloadError
+
+    try:  # offline without NSTLIB_DATA_DIR: fail saying so, not with a connection error's traceback
+        data.get("tubingen")
+    except DownloadError as e:
+        pytest.fail(f"the registry photo 'tubingen' is neither local nor downloadable; set NSTLIB_DATA_DIR "
+                    f"to a copy of ../shared/images (as .ci/run does). {e}", pytrace=False)
     x = load_image("tubingen", max_size=128)
     _assert_convention(x)
     assert max(x.shape[-2:]) == 128 and x.shape[-1] == 128  # a landscape photo
@@ -735,3 +743,18 @@ def test_output_format_accepts_what_save_image_writes(tmp_path, name):
 
     output_format(name)
     save_image(torch.rand(1, 3, 40, 40), tmp_path / name)
+
+
+def test_registry_name_loads_says_why_it_fails_offline(monkeypatch, tmp_path):
+    """Issue 24, 13: without NSTLIB_DATA_DIR and offline the test failed without saying why."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("NSTLIB_DATA_DIR", raising=False)
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # offline: nothing listens there
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"{__file__}::test_registry_name_loads"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "set NSTLIB_DATA_DIR to a copy of ../shared/images" in proc.stdout, proc.stdout[-2000:]
