@@ -165,3 +165,31 @@ def test_a_bad_run_dir_is_refused_before_the_first_step(vgg16, sets, tmp_path, m
         train_decoder(_model(vgg16, 0), *sets, tmp_path / "run", steps=1, progress=False,
                       callback=lambda *a: steps.append(a), **TINY)
     assert steps == []
+
+
+def test_a_resume_on_other_images_is_refused_naming_them(vgg16, tmp_path):
+    """Issue 24, 3: a copied run dir resumed with other --content/--style trained on them silently."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    content = ImageSet(["tubingen", photo], load_size=48)
+    style = ImageSet(["starry_night"], load_size=48)
+    train_decoder(_model(vgg16, 0), content, style, tmp_path / "run", steps=1, progress=False, **TINY)
+
+    other_style = ImageSet(["the_scream"], load_size=48)
+    with pytest.raises(ValueError, match=r"other data \(style: without starry_night; with new the_scream\)"):
+        train_decoder(_model(vgg16, 0), content, other_style, tmp_path / "run", steps=2, progress=False, **TINY)
+
+    Image.new("RGB", (64, 48), (10, 120, 40)).save(photo)  # same name, other pixels
+    edited = ImageSet(["tubingen", photo], load_size=48)
+    with pytest.raises(ValueError, match=r"content: with changed files photo.png"):
+        train_decoder(_model(vgg16, 0), edited, style, tmp_path / "run", steps=2, progress=False, **TINY)
+
+
+def test_checkpoint_every_does_not_block_a_resume(vgg16, sets, tmp_path):
+    """Issue 24, 3: it does not change the weights, so a resume with another value goes on."""
+    train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, **TINY)
+    run = train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=3, progress=False,
+                        **{**TINY, "checkpoint_every": 5, "sample_every": 1})
+    assert run.step == 3
