@@ -161,6 +161,9 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
+    from nstlib import features
+
+    features._cached.cache_clear()  # extractors kept by earlier tests would hide the weights rows
     monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
     w = World(tmp_path, tmp_path / "in", tmp_path / "out", monkeypatch)
     w.inputs.mkdir()
