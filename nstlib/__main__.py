@@ -42,7 +42,7 @@ def info() -> str:
     lines.append("")
     lines.append("weights, looked up in:")
     lines.append(f"  {weights.ENV_VAR} = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('weights')}")
+    lines.append(f"  cache = {cache_dir('weights', create=False)}")
     for name, e in weights.REGISTRY.items():
         local = weights.find_local(e.arch, e.source)
         status = f"found     {local}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
@@ -52,7 +52,7 @@ def info() -> str:
     lines.append("")
     lines.append("images, looked up in:")
     lines.append(f"  NSTLIB_DATA_DIR = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('images')}")
+    lines.append(f"  cache = {cache_dir('images', create=False)}")
     for kind in data.KINDS:
         names = data.list_images(kind)
         missing = [n for n in names if data.find_local(n) is None]
@@ -82,7 +82,7 @@ def _number(text: str, minimum: float, strict: bool) -> float:
     return value
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -90,8 +90,50 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {maximum}{why}")
         return value
     return parse
+
+
+# Gatys' optimisation keeps VGG's activations and their gradients for the whole image: about 4 KB
+# per pixel for VGG-16 (270 feature values per input pixel, summed over the layers, each kept for
+# the forward and the backward pass in float32), so a 4096 px square needs about 70 GB.
+MAX_IMAGE_SIDE = 4096
+_SIZE_REASON = (" px: the optimisation keeps VGG's activations and gradients, about 4 KB per pixel "
+                "(a 4096 px square needs about 70 GB)")
+
+
+# torch's generators take 64-bit seeds; trainers also use seed + 1 (sample pairs)
+MAX_SEED = 2**63 - 2
+_seed = _int_at_least(0, MAX_SEED, " (a 64-bit seed)")
+
+
+def _size(text: str) -> int:
+    return _int_at_least(32, MAX_IMAGE_SIDE, _SIZE_REASON)(text)
+
+
+def _device(name: str | None):
+    """A device that exists here, or a one-line error (before anything is loaded); None: the best."""
+    import torch
+
+    from .runtime import _mps_available
+
+    if name is None:
+        return None
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: not a device name (cpu, cuda, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"--device {name}: MPS (Apple GPU) is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: nstlib runs on cpu, cuda or mps, not {device.type}")
+    return device
 
 
 def _check_source(source: str, what: str) -> None:
@@ -105,19 +147,25 @@ def _check_source(source: str, what: str) -> None:
         return
     if path.exists():
         raise ValueError(f"{what} {source!r} is not a file")
-    raise ValueError(f"{what} {source!r} is neither a file nor a registry name "
-                     f"(registry: {', '.join(data.list_images('content' if what == 'content' else 'style'))})")
+    import difflib
+
+    names = data.list_images("content" if what == "content" else "style")
+    close = difflib.get_close_matches(source, data.registry(), n=3)
+    hint = (f"; did you mean {' or '.join(map(repr, close))}?" if close
+            else f" (registry: {', '.join(names)})")
+    raise ValueError(f"{what} {source!r} is neither a file nor a registry name{hint}")
 
 
 def _check_output(output: str) -> Path:
-    """The output must have an image extension and a writable folder; checked before the work."""
-    from PIL import Image
+    """The output must be a type save_image writes, in a writable folder; checked before the work."""
+    from .images import output_format
 
     path = Path(output).expanduser()
-    extensions = Image.registered_extensions()
-    if path.suffix.lower() not in extensions:
-        raise ValueError(f"output {output!r}: unknown image type {path.suffix or '(no extension)'}; "
-                         "use .png or .jpg")
+    try:
+        output_format(path)
+    except ValueError:
+        raise ValueError(f"output {output!r}: cannot write images of type {path.suffix or '(no extension)'}; "
+                         "use .png, .jpg, .webp or .tif") from None
     if path.is_dir():
         raise ValueError(f"output {output!r} is a folder; give a file name such as out.png")
     folder = path.parent if str(path.parent) else Path(".")
@@ -126,6 +174,32 @@ def _check_output(output: str) -> Path:
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"output {output!r}: cannot write there (permission denied)")
     return path
+
+
+def _input_paths(source: str) -> list[Path]:
+    """Where an input may live: the file itself, or a registry name's local and cached copies."""
+    if source in data.registry():
+        a = data.asset(source)
+        places = [cache_dir("images", create=False) / a.file]
+        override = data.data_dir_override()
+        if override is not None:
+            places += [override / a.file, override / Path(a.file).name]
+        return places
+    return [Path(source).expanduser()]
+
+
+def _check_not_an_input(output: Path, inputs: dict[str, str], force: bool) -> None:
+    """Never write over an input; write over another existing file only with --force."""
+    target = output.resolve()
+    for what, source in inputs.items():
+        for place in _input_paths(source):
+            same = place.resolve() == target or (place.exists() and output.exists()
+                                                 and os.path.samefile(place, output))
+            if same:
+                raise ValueError(f"output {str(output)!r} is the {what} image {source!r}; "
+                                 "choose another output file")
+    if output.exists() and not force:
+        raise ValueError(f"output {str(output)!r} exists; pass --force to overwrite it, or choose another name")
 
 
 def _add_stylize_parser(sub) -> None:
@@ -137,8 +211,12 @@ def _add_stylize_parser(sub) -> None:
                                    "images are blended (see --blend-weights).")
     p.add_argument("content", help="content photo: a registry name (e.g. tubingen) or an image file")
     p.add_argument("style", nargs="+", help="style image(s): registry names (e.g. starry_night) or files")
-    p.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
-    p.add_argument("--size", type=_int_at_least(32), default=512, help="longer side of the result, px (512)")
+    p.add_argument("-o", "--output", required=True,
+                   help="where to write the result (.png or .jpg); never one of the inputs, and an existing "
+                        "file only with --force")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    p.add_argument("--size", type=_size, default=512,
+                   help=f"longer side of the result, px (512; at most {MAX_IMAGE_SIDE})")
     p.add_argument("--steps", type=_int_at_least(0), default=300, help="optimizer iterations per scale (300)")
     p.add_argument("--content-weight", type=_nonnegative_float, help="alpha, for a 512x512 image (preset: 1)")
     p.add_argument("--style-weight", type=_nonnegative_float, help="beta (preset: 1e3)")
@@ -156,7 +234,7 @@ def _add_stylize_parser(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="course",
                    help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling, conv layers")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise init (0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the noise init (0)")
 
 
 def stylize_command(args) -> str:
@@ -169,20 +247,22 @@ def stylize_command(args) -> str:
     for s in args.style:
         _check_source(s, "style")
     output = _check_output(args.output)
+    _check_not_an_input(output, {"content": args.content, **{
+        f"style{'' if len(args.style) == 1 else f' {i + 1}'}": s for i, s in enumerate(args.style)}}, args.force)
     if args.blend_weights is not None and len(args.blend_weights) != len(args.style):
         raise ValueError(f"{len(args.blend_weights)} --blend-weights for {len(args.style)} style images")
-    if args.device is not None:
-        try:
-            device = torch.device(args.device)
-        except RuntimeError:
-            raise ValueError(f"--device {args.device!r}: not a device name (cpu, cuda, mps)") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA GPU is available here")
+    _device(args.device)
+    if args.size * args.style_scale > MAX_IMAGE_SIDE:
+        raise ValueError(f"--style-scale {args.style_scale:g} makes the style image {args.size * args.style_scale:.0f} "
+                         f"px; at most {MAX_IMAGE_SIDE}{_SIZE_REASON}")
     result = stylize.stylize(
         args.content, args.style, size=args.size, steps=args.steps, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, style_blend_weights=args.blend_weights,
         preserve_colors=args.preserve_colors, init=args.init, optimizer=args.optimizer, scales=args.scales,
         style_scale=args.style_scale, preset=args.preset, device=args.device, seed=args.seed, progress=True)
+    if result.stopped == "non-finite loss":
+        raise ValueError(f"the loss became non-finite (NaN or inf), so no image was written to {output}; "
+                         "lower --style-weight / --content-weight, or check the VGG weights")
     images.save_image(result.image, output)
     h, w = result.image.shape[-2:]
     note = "" if result.stopped == "finished" else f" (stopped early: {result.stopped})"
@@ -218,12 +298,23 @@ def _add_training_arguments(p, d, steps_help: str, exported: str) -> None:
     p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
     p.add_argument("--lr", type=_positive_float, default=d.lr)
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=_seed, default=d.seed,
+                   help=f"seeds everything: the model's initial weights, crops, batches ({d.seed})")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--export", help=f"after training, write the {exported} in fp16 to this file and print its sha256")
 
 
+def _check_training_paths(args) -> None:
+    """--run-dir a folder (its checkpoint a file), --export a file: checked before anything loads."""
+    from .checkpoint import check_file_target, check_run_dir
+
+    check_run_dir(args.run_dir)
+    if args.export:
+        check_file_target(args.export, "--export")
+
+
 def _check_crop(args) -> None:
+    _check_training_paths(args)
     if args.crop > args.load_size:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
 
@@ -233,11 +324,12 @@ def train_adain_command(args) -> str:
     from .checkpoint import training_summary
 
     _check_crop(args)
-    device = runtime.get_device(args.device)
+    device = runtime.get_device(_device(args.device))
     content = args.content or datasets.training_images("content")
     style = list(args.style or datasets.training_images("style"))
     if args.photos_as_styles:
         style += [c for c in content if c not in style]
+    runtime.seed_everything(args.seed)  # the decoder's initial weights come from --seed too
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(
         model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
@@ -282,10 +374,11 @@ def train_stylebank_command(args) -> str:
         raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
     for style in args.style:
         _check_source(style, "style image")
-    device = runtime.get_device(args.device)
+    device = runtime.get_device(_device(args.device))
     content = args.content or datasets.training_images("content")
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
+    runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
     model = StyleBank(len(args.style), names).to(device)
     run = train_stylebank(
         model, content, args.style, vgg, args.run_dir, steps=args.steps, T=args.T, batch_size=args.batch_size,
@@ -390,26 +483,33 @@ def main(argv: list[str] | None = None) -> int:
     _add_kit_parsers(sub)
     _add_datasets_parser(sub)
     args = parser.parse_args(argv)
-    if args.command == "info":
-        print(info())
-    elif args.command == "datasets":
+    from .download import DownloadError
+
+    # ImageError is a ValueError; OSError: disk full, say; DownloadError: offline or a hash mismatch;
+    # FloatingPointError: a trainer's loss became non-finite
+    expected = (ValueError, OSError, DownloadError, FloatingPointError)
+    if args.command == "datasets":  # its own exit status: 1 when a file differs from its manifest
         try:
             text, status = datasets_command(args)
-        except (ValueError, OSError, RuntimeError) as e:  # DownloadError is a RuntimeError
-            print(f"python -m nstlib datasets: error: {e}", file=sys.stderr)
+        except expected as e:
+            print(f"python -m nstlib datasets: error: {_one_line(e)}", file=sys.stderr)
             return 2
         print(text)
         return status
-    else:
-        command = {"stylize": stylize_command, "train-adain": train_adain_command,
-                   "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
-                   "kit-run": kit_run_command}[args.command]
-        try:
-            print(command(args))
-        except (ValueError, OSError) as e:  # ImageError is a ValueError; OSError: disk full, say
-            print(f"python -m nstlib {args.command}: error: {e}", file=sys.stderr)
-            return 2
+    command = {"info": lambda args: info(), "stylize": stylize_command, "train-adain": train_adain_command,
+               "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
+               "kit-run": kit_run_command}[args.command]
+    try:
+        print(command(args))
+    except expected as e:
+        print(f"python -m nstlib {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """An error message on one line (a download error lists the URLs it tried, one a line)."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ lr_t = 1e-4 / (1 + 5e-5 t), batches of 8 content and 8 style crops of 256 px (sh
 resized to 512 first), lambda = 10. `run_dir/checkpoint.pt` is written atomically every
 `checkpoint_every` steps, at the end, and on Ctrl-C; calling `train_decoder` again with the same
 run_dir resumes from it (decoder, optimizer, step, loss history and every RNG), so a resumed run
-ends with the same weights as an uninterrupted one. Sample images are written to
+ends with the same weights as an uninterrupted one. The checkpoint records its images (names and
+sha256) and refuses a resume on other ones. Sample images are written to
 `run_dir/samples/` every `sample_every` steps.
 
 One departure, off by default: `shuffle_style_channels=True` puts each style crop's RGB channels
@@ -29,7 +30,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib, runtime
-from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .checkpoint import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 
@@ -77,7 +78,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     precision = runtime.precision(precision)
     if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
-    run_dir = Path(run_dir)
+    run_dir = check_run_dir(run_dir, CHECKPOINT)
     device = model.encoder.vgg.mean.device
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)
@@ -88,9 +89,11 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     step = 0
 
     path = run_dir / CHECKPOINT
+    identity = {"content": data_identity(content), "style": data_identity(style)}
     if path.is_file():
         state = load_checkpoint(path, map_location=device)
         check_same_settings(state["settings"], asdict(cfg), path)
+        check_same_data(state.get("data"), identity, path)
         model.decoder.load_state_dict(state["decoder"])
         optimizer.load_state_dict(state["optimizer"])
         history, step = state["history"], state["step"]
@@ -99,7 +102,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     def checkpoint(step: int) -> Path:
         return save_checkpoint(path, {"decoder": model.decoder.state_dict(), "optimizer": optimizer.state_dict(),
                                       "step": step, "history": history, "settings": asdict(cfg),
-                                      "rng": rng_state(generator)})
+                                      "data": identity, "rng": rng_state(generator)})
 
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
 

@@ -58,18 +58,62 @@ def _as_tuples(x):
     return tuple(_as_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def check_file_target(path: str | os.PathLike, what: str) -> Path:
+    """Raise ValueError unless a file can be written at `path` later (a checkpoint, an export): it is
+    not a folder, and no file stands where one of its folders would be. Trainers call this before
+    the first step, so a bad path does not cost a whole run."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a folder; give a file name (or remove the folder)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} {str(path)!r}: {str(parent)!r} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"{what} {str(path)!r}: cannot write in {str(parent)!r} (permission denied)")
+            break
+    return path
+
+
+def check_run_dir(run_dir: str | os.PathLike, checkpoint: str = "checkpoint.pt") -> Path:
+    """A trainer's run directory must be a folder (or not exist yet) and its checkpoint a file."""
+    run_dir = Path(run_dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {str(run_dir)!r} is a file; give a folder (it is created if missing)")
+    check_file_target(run_dir / checkpoint, "the checkpoint")
+    return run_dir
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically; returns the path."""
+    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically and durably (fsync
+    before the rename, and of the folder after it); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         torch.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where a folder cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -84,13 +128,79 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                          "start afresh") from None
 
 
-def check_same_settings(saved: dict, current: dict, path: Path, free: tuple[str, ...] = ("steps",)) -> None:
+# Settings that do not change the weights a run ends with: the total steps (a resume may extend a
+# run), and how often checkpoints and samples are written (samples come from their own generator).
+FREE_SETTINGS = ("steps", "checkpoint_every", "sample_every")
+
+
+def check_same_settings(saved: dict, current: dict, path: Path, free: tuple[str, ...] = FREE_SETTINGS) -> None:
     """A checkpoint resumes only the run it came from: every setting except those in `free` (the
-    total number of steps, by default) must agree."""
+    total number of steps and how often checkpoints and samples are written, by default) must
+    agree."""
     differ = {k: (saved.get(k), v) for k, v in current.items() if k not in free and saved.get(k) != v}
     if differ:
         raise ValueError(f"{path} was made with other settings {differ} (saved, now); use another "
                          "run_dir or the same settings")
+
+
+def data_identity(images) -> list[list[str]]:
+    """[name, sha256] of each training image, in order: a registry name with its registry hash, a
+    file with its name and the hash of its bytes, a tensor as 'tensor <i>' with the hash of its
+    float32 values. `images`: an ImageSet (its items) or a sequence of those. Stored in checkpoints
+    so that a resume on other data is refused (`check_same_data`)."""
+    import hashlib
+
+    from . import data
+    from .download import file_hash
+
+    items = getattr(images, "items", images)
+    out = []
+    for i, item in enumerate(items):
+        if torch.is_tensor(item):
+            digest = hashlib.sha256(item.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            out.append([f"tensor {i}", digest.hexdigest()])
+        elif isinstance(item, str) and item in data.registry():
+            out.append([item, data.asset(item).sha256])
+        else:
+            out.append([Path(item).name, file_hash(item)])
+    return out
+
+
+def check_same_data(saved: dict | None, current: dict[str, list], path: Path) -> None:
+    """Refuse to resume on other data than the checkpoint's, naming what changed. `saved` and
+    `current` map a role ('content', 'style', ...) to `data_identity` lists; for a role whose order
+    matters (StyleBank's banks: bank i is painting i) a different order is a change too, and it is
+    reported by position. A checkpoint written before nstlib recorded its data (no `saved`) cannot
+    be checked and is accepted."""
+    if saved is None:
+        return
+    changes = []
+    for role, now in current.items():
+        before = [tuple(x) for x in saved.get(role, [])]
+        now = [tuple(x) for x in now]
+        if before == now:
+            continue
+        if role == "style banks":
+            for i in range(max(len(before), len(now))):
+                a = before[i] if i < len(before) else None
+                b = now[i] if i < len(now) else None
+                if a == b:
+                    continue
+                if a and b and a[0] == b[0]:
+                    changes.append(f"bank {i} holds {a[0]} with other bytes")
+                else:
+                    changes.append(f"bank {i} held {a[0] if a else 'nothing'}, now {b[0] if b else 'nothing'}")
+            continue
+        names_before, names_now = {n for n, _ in before}, {n for n, _ in now}
+        gone, new = sorted(names_before - names_now), sorted(names_now - names_before)
+        edited = sorted(n for n, h in now if n in names_before and (n, h) not in before)
+        parts = [f"{label} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                 for label, names in (("without", gone), ("with new", new), ("with changed files", edited))
+                 if names]
+        changes.append(f"{role}: " + ("; ".join(parts) if parts else "the same images in another order"))
+    if changes:
+        raise ValueError(f"{path} was trained on other data ({'; '.join(changes)}); resume with the same "
+                         "images, or use another run_dir")
 
 
 def progress_bar(total: int, done: int, desc: str, enabled: bool = True):

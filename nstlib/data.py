@@ -125,7 +125,7 @@ def find_local(name: str) -> Path | None:
                 except HashMismatchError as e:
                     raise HashMismatchError(f"NSTLIB_DATA_DIR holds a different file: {e}") from None
                 return candidate
-    cached = cache_dir("images") / a.file
+    cached = cache_dir("images", create=False) / a.file
     if cached.is_file():
         try:
             check_hash(cached, sha256=a.sha256)  # deletes a corrupt cached copy

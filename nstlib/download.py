@@ -2,7 +2,10 @@
 
 Every pretrained weight file and every registry image reaches the user through `fetch()`:
 
-* HTTPS only (plain HTTP is accepted for 127.0.0.1/localhost, which the tests serve from);
+* HTTPS only (plain HTTP is accepted for 127.0.0.1/localhost, which the tests serve from), at every
+  redirect as well as the first hop;
+* at most the registry's size (plus 5% and 64 KiB) is accepted: a larger Content-Length is refused
+  before any byte is read, and a stream that runs over is cut off;
 * a tqdm progress bar;
 * an atomic write: bytes go to `<name>.part` beside the target, which is renamed only once complete
   and hash-checked, so an interrupted download never leaves a file that looks finished;
@@ -49,17 +52,34 @@ def repo_root() -> Path | None:
     return None
 
 
-def cache_dir(kind: str = "") -> Path:
-    """Directory where downloads of `kind` ('weights', 'images') land; created on demand."""
-    if os.environ.get("NSTLIB_CACHE_DIR"):
-        base = Path(os.environ["NSTLIB_CACHE_DIR"]).expanduser()
+CACHE_ENV = "NSTLIB_CACHE_DIR"
+
+
+def cache_dir(kind: str = "", create: bool = True) -> Path:
+    """Directory where downloads of `kind` ('weights', 'images') land; created on demand
+    (`create=False` only names it: look-ups must not create a cache they do not need).
+
+    A cache that is a file, or cannot be created, is a ValueError naming where it came from."""
+    if os.environ.get(CACHE_ENV):
+        base = Path(os.environ[CACHE_ENV]).expanduser()
+        origin = f"{CACHE_ENV}={os.environ[CACHE_ENV]}"
     elif repo_root() is not None:
         base = repo_root() / "data" / "cache"
+        origin = f"the checkout's cache {base}"
     else:
         xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         base = Path(xdg) / "nstlib"
+        origin = f"the user cache {base}"
     path = base / kind if kind else base
-    path.mkdir(parents=True, exist_ok=True)
+    for p in (base, path):
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{origin}: {p} is a file, not a folder; point {CACHE_ENV} at a folder")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"{origin}: cannot create the cache folder {path} ({e.strerror or e}); "
+                             f"point {CACHE_ENV} at a writable folder") from None
     return path
 
 
@@ -108,11 +128,40 @@ def _check_scheme(url: str) -> None:
     raise ValueError(f"refusing to download {url}: only https:// URLs are allowed")
 
 
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL `_check_scheme` allows: https -> http is refused at every hop."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        try:
+            _check_scheme(newurl)
+        except ValueError:
+            raise DownloadError(f"refusing the redirect to {newurl}: only https:// URLs are allowed") from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_CheckedRedirects)
+
+# A download may exceed the registry's size by this much (a mirror's re-packed copy, say) before it
+# is cut off: the hash check decides whether the bytes are right, this only bounds the disk used.
+SIZE_SLACK = 0.05
+SIZE_SLACK_BYTES = 1 << 16
+
+
+def max_download_bytes(size: int | None) -> int | None:
+    """The most bytes fetch accepts for a file the registry says has `size` bytes (None: no cap)."""
+    return None if size is None else int(size * (1 + SIZE_SLACK)) + SIZE_SLACK_BYTES
+
+
 def _download_one(url: str, part: Path, desc: str, expected_bytes: int | None) -> None:
-    """Stream `url` into `part`; raise on HTTP errors and on short reads (interrupted transfers)."""
+    """Stream `url` into `part`; raise on HTTP errors, on short reads (interrupted transfers) and on
+    more bytes than the registry's size allows (announced or received)."""
     request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+    cap = max_download_bytes(expected_bytes)
+    with _OPENER.open(request, timeout=TIMEOUT_S) as response:
         length = response.headers.get("Content-Length")
+        if length is not None and cap is not None and int(length) > cap:
+            raise DownloadError(f"the server announces {int(length):,} bytes; the registry's file has "
+                                f"{expected_bytes:,}: refused before downloading")
         total = int(length) if length is not None else expected_bytes
         received = 0
         with open(part, "wb") as out, tqdm(
@@ -127,6 +176,9 @@ def _download_one(url: str, part: Path, desc: str, expected_bytes: int | None) -
                     ) from None
                 if not block:
                     break
+                if cap is not None and received + len(block) > cap:
+                    raise DownloadError(f"more than {cap:,} bytes arrived; the registry's file has "
+                                        f"{expected_bytes:,}: refused")
                 out.write(block)
                 received += len(block)
                 bar.update(len(block))

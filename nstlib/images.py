@@ -11,9 +11,11 @@ paintings come as:
 * EXIF orientation is applied (phone photos are stored sideways with a rotation tag);
 * grayscale ('1', 'L'), palette ('P'), CMYK, YCbCr and LAB become RGB;
 * transparency (RGBA, LA, PA, palette with a transparent colour) is composited over white;
-* 16-bit grayscale is scaled by 1/65535 (Pillow reads 16-bit RGB PNGs as 8-bit RGB already);
-* large photos are decoded at a reduced scale where the format allows it (JPEG draft mode), then
-  resized with an antialiased bicubic filter. Decompression bombs (Pillow's limit, about 179
+* 16-bit grayscale is scaled by 1/65535 (Pillow reads 16-bit RGB PNGs as 8-bit RGB already); a
+  32-bit integer image (TIFF) with values beyond 0..65535 is refused: it has no standard white level;
+* large photos are decoded at a reduced scale where the format allows it (JPEG draft mode), and
+  any large image is shrunk by an integer factor in its 8-bit form before the float32 conversion,
+  then resized with an antialiased bicubic filter. Decompression bombs (Pillow's limit, about 179
   megapixels) are refused.
 
 Errors name the file and the problem: `FileNotFoundError` for a missing file, `ImageError` (a
@@ -21,6 +23,7 @@ ValueError) for everything else.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -130,7 +133,7 @@ def _open_file(source, max_size: int | None, size: Size) -> tuple[Image.Image, s
         raise ImageError(
             f"{label}: is {w}x{h} px; the course needs at least {MIN_SIDE} px on each side"
         )
-    return ImageOps.exif_transpose(image), label
+    return _reduce_decoded(ImageOps.exif_transpose(image), max_size, size), label
 
 
 def _resolve(source) -> Path:
@@ -170,11 +173,40 @@ def _reduce_while_decoding(image: Image.Image, max_size: int | None, size: Size)
         image.draft("RGB", (math.ceil(2 * scale * w), math.ceil(2 * scale * h)))
 
 
+# modes whose pixels can be box-averaged (a palette's indices cannot: 'P' is converted first)
+# (16-bit 'I;16*' cannot be reduced by Pillow; those images are rare and left whole)
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "YCbCr", "I", "F")
+
+
+def _reduce_decoded(image: Image.Image, max_size: int | None, size: Size) -> Image.Image:
+    """Shrink a decoded image by an integer factor (box average, in its 8- or 16-bit mode) while it
+    is still at least twice the target, before it is converted to float32: a 12000 x 12000 PNG asked
+    for at max_size=128 then costs its 8-bit pixels once (PNG cannot decode at a reduced scale
+    like JPEG's draft mode), not 1.7 GB of float32 and its copies."""
+    factor = math.floor(1 / (2 * _target_scale(*image.size, max_size, size)))
+    if factor < 2 or image.mode.startswith("I;16"):
+        return image
+    if image.mode == "P" or (image.mode not in _REDUCIBLE and image.mode != "1"):
+        image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    return image.reduce(factor)
+
+
 def _pil_to_tensor(image: Image.Image, label: str) -> torch.Tensor:
     mode = image.mode
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit grayscale: Pillow stores it as integers 0..65535
-        gray = np.asarray(image, dtype=np.float32) / 65535.0
+        # 16-bit grayscale: Pillow stores it as integers 0..65535. Mode 'I' is also what 32-bit integer
+        # files (TIFF) decode to; they have no standard white level, so values beyond 16 bits are
+        # refused rather than divided by 65535 (which made them white).
+        ints = np.asarray(image)
+        lo, hi = int(ints.min()), int(ints.max())
+        if lo < 0 or hi > 65535:
+            raise ImageError(
+                f"{label}: a 32-bit integer image with values in [{lo}, {hi}]; nstlib reads 8- and 16-bit "
+                "images (0..65535) and float images in [0, 1]: convert it to one of those first"
+            )
+        gray = ints.astype(np.float32) / 65535.0
         arr = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2)
     elif mode == "F":
         gray = np.asarray(image, dtype=np.float32)
@@ -307,21 +339,44 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy(), "RGB")
 
 
+def output_format(path: str | os.PathLike, trial: bool = True) -> str:
+    """The Pillow format `save_image` writes to `path` (from its suffix), or a ValueError saying
+    which suffixes work. With `trial`, checked by writing a small RGB image in memory, so a format
+    Pillow reads but cannot write (.psd, .fits, .xpm) or cannot write as 8-bit RGB (.xbm) is refused
+    before any work (the command line calls this before optimising)."""
+    path = Path(path).expanduser()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is not None and fmt.upper() in Image.SAVE:  # Pillow reads some formats it cannot write
+        if not trial:
+            return fmt
+        try:
+            Image.new("RGB", (MIN_SIDE, MIN_SIDE)).save(io.BytesIO(), format=fmt, **_save_options(fmt))
+            return fmt
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    raise ValueError(f"{path}: cannot write images of type {path.suffix or '(no extension)'}; "
+                     "use a format save_image writes: .png, .jpg, .webp or .tif")
+
+
+def _save_options(fmt: str) -> dict:
+    return {"quality": 95} if fmt == "JPEG" else {}
+
+
 def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
     """Save one image tensor to `path` (format from the suffix: .png, .jpg, ...); returns the path.
 
-    The file is written beside the target and renamed, so a failed save leaves any existing file
-    intact. Missing parent directories are created.
+    The file is written beside the target, flushed to disk and renamed, so a failed save leaves any
+    existing file intact. Missing parent directories are created.
     """
     path = Path(path).expanduser()
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None or fmt.upper() not in Image.SAVE:  # Pillow reads some formats it cannot write
-        raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    fmt = output_format(path, trial=False)
     image = to_pil(x)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        image.save(tmp, format=fmt, **_save_options(fmt))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # durable before the rename replaces an existing file
         os.replace(tmp, path)
     except OSError as e:
         raise OSError(f"{path}: cannot write the image ({e.strerror or e})") from None

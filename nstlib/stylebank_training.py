@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .checkpoint import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet
 from .features import VGGFeatures
 from .images import load_image
@@ -136,6 +136,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     ids = list(range(model.n_styles)) if only_styles is None else list(only_styles)
     for i in ids:
         model._check_id(i)
+    check_run_dir(run_dir, CHECKPOINT)
     device = vgg.mean.device
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     targets = style_targets(vgg, styles, cfg.style_size)
@@ -150,9 +151,11 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
                                                         "reconstruction", "seconds")}
     step, last_style_grad = 0, None
     path = Path(run_dir) / CHECKPOINT
+    identity = {"content": data_identity(content), "style banks": data_identity(styles)}
     if path.is_file():
         state = load_checkpoint(path, map_location=device)
         check_same_settings(state["settings"] | {"ids": state["ids"]}, asdict(cfg) | {"ids": ids}, path)
+        check_same_data(state.get("data"), identity, path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, step, last_style_grad = state["history"], state["step"], state["last_style_grad"]
@@ -161,6 +164,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     def checkpoint(step: int) -> Path:
         return save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                       "step": step, "history": history, "settings": asdict(cfg), "ids": ids,
+                                      "data": identity,
                                       "last_style_grad": last_style_grad, "rng": rng_state(generator)})
 
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)

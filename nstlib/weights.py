@@ -19,18 +19,25 @@ Look-up order for `load_state_dict(arch, source)`:
 3. a download of the original file (progress bar, hash check, atomic write), converted once and
    cached; the original download is then deleted.
 
+Every file found locally is hash-checked like a download (`load_state_dict` says how): a converted
+file against the registry's pinned sha256, cheaply through a stamp (size, mtime, sha256) kept in
+the cache's `weights/verified.json` once it has passed; an original against the published hash.
+
 Files are only ever read with `torch.load(..., weights_only=True)`, which cannot run code.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import vgg
-from .download import cache_dir, check_hash, fetch
+from .checkpoint import _fsync_dir
+from .download import HashMismatchError, cache_dir, check_hash, fetch, file_hash
 
 KERAS_PRIMARY = "https://storage.googleapis.com/tensorflow/keras-applications"
 KERAS_MIRROR = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1"
@@ -68,6 +75,7 @@ class WeightsEntry:
     sha256: str | None  # may be a prefix (torchvision publishes 8 hex digits in the file name)
     licence: str
     credit: str
+    converted_sha256: str | None = None  # of the converted file `filename`, where the course has pinned it
 
     @property
     def name(self) -> str:
@@ -92,10 +100,11 @@ _TV_CREDIT = "torchvision's VGG weights (PyTorch team), trained on ImageNet"
 _TV_LICENCE = "BSD-3-Clause (torchvision); trained on ImageNet"
 
 
-def _keras(arch: str, nbytes: int, md5: str) -> WeightsEntry:
+def _keras(arch: str, nbytes: int, md5: str, converted_sha256: str | None = None) -> WeightsEntry:
     original = f"{arch}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     urls = (f"{KERAS_PRIMARY}/{arch}/{original}", f"{KERAS_MIRROR}/{original}")
-    return WeightsEntry(arch, "caffe", original, urls, nbytes, md5, None, _CAFFE_LICENCE, _CAFFE_CREDIT)
+    return WeightsEntry(arch, "caffe", original, urls, nbytes, md5, None, _CAFFE_LICENCE, _CAFFE_CREDIT,
+                        converted_sha256)
 
 
 def _torchvision(arch: str, original: str, nbytes: int) -> WeightsEntry:
@@ -109,7 +118,9 @@ def _torchvision(arch: str, original: str, nbytes: int) -> WeightsEntry:
 REGISTRY = {
     e.name: e
     for e in (
-        _keras("vgg16", 58_889_256, "6d6bbae143d832006294945121d1f1fc"),
+        # the converted file's sha256 is that of ../shared/weights/vgg16-caffe-features.pth (its README)
+        _keras("vgg16", 58_889_256, "6d6bbae143d832006294945121d1f1fc",
+               "a753c0bbed8d88e916d12ac57948374f760688eca6cacee2cbcd5100a1b73804"),
         _keras("vgg19", 80_134_624, "253f8cb515780f3b799900260a226db6"),
         _torchvision("vgg16", "vgg16-397923af.pth", 553_433_881),
         _torchvision("vgg19", "vgg19-dcbb9e9d.pth", 574_673_361),
@@ -205,18 +216,117 @@ def _convert(e: WeightsEntry, original: Path) -> dict[str, torch.Tensor]:
     return convert_torchvision(original, e.arch)
 
 
-def _save_atomic(state: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def _save_atomic(state: dict, path: Path, expect_sha256: str | None = None, label=None) -> str:
+    """torch.save `state` to `path` atomically and durably; returns the file's sha256.
+
+    The bytes go to `.<name>.part/<name>` beside the target (the same file name, so torch writes the
+    same archive as a direct save: a conversion of the public file reproduces the pinned hash), are
+    fsync'ed, hash-checked against `expect_sha256` if given, then renamed. On any failure the
+    `.part` folder is removed and an existing `path` is left as it was."""
+    part_dir = path.with_name(f".{path.name}.part")
+    part = part_dir / path.name
+    try:
+        part_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(state, part)
+        with open(part, "rb+") as f:
+            os.fsync(f.fileno())
+        digest = file_hash(part)
+        if expect_sha256 is not None and digest != expect_sha256:
+            raise HashMismatchError(
+                f"{label or path}: its converted weights have sha256 {digest}, expected the registry's "
+                f"{expect_sha256}; it is corrupt or not the file the registry names. Nothing was cached."
+            )
+        os.replace(part, path)
+        _fsync_dir(path.parent)
+        return digest
+    finally:
+        shutil.rmtree(part_dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- verification
+
+STAMPS = "verified.json"
+
+
+def _stamps_file() -> Path:
+    return cache_dir("weights", create=False) / STAMPS
+
+
+def _read_stamps() -> dict:
+    try:
+        stamps = json.loads(_stamps_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stamps if isinstance(stamps, dict) else {}
+
+
+def _write_stamp(path: Path, sha256: str) -> None:
+    """Record that `path`, at its present size and mtime, was verified (its sha256 then). Written
+    only after a check, so a later look-up needs a stat instead of hashing 59-575 MB again."""
+    try:
+        directory = cache_dir("weights")
+        stamps = _read_stamps()
+        st = path.stat()
+        stamps[str(path.resolve())] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+        tmp = directory / (STAMPS + ".part")
+        tmp.write_text(json.dumps(stamps, indent=1), encoding="utf-8")
+        os.replace(tmp, directory / STAMPS)
+    except OSError:
+        pass  # a read-only cache: the file is hashed again next time, which is only slower
+
+
+def verify_converted(path: Path, e: WeightsEntry) -> None:
+    """Raise HashMismatchError unless the converted file `path` is the one the registry pins (or one
+    nstlib converted from a hash-checked original and stamped). Cheap when a stamp matches the
+    file's size and mtime; otherwise the file is hashed (about 0.1 s per 60 MB)."""
+    path = Path(path)
+    st = path.stat()
+    stamp = _read_stamps().get(str(path.resolve()))
+    if stamp and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns:
+        return  # stamps are written only after a check: this file, unchanged since, passed it
+    got = file_hash(path)
+    if got == e.converted_sha256 or (stamp and got == stamp.get("sha256")):
+        _write_stamp(path, got)
+        return
+    in_cache = path.parent == cache_dir("weights", create=False)
+    fix = ("delete it and it is made again from the original" if in_cache
+           else f"replace it with a good copy, or unset {ENV_VAR} to download the original")
+    if e.converted_sha256 is None:
+        raise HashMismatchError(
+            f"{path}: the registry pins no sha256 for {e.filename}, so this copy cannot be checked; put the "
+            f"original {e.original} in {ENV_VAR} instead (it is hash-checked and converted), or {fix}"
+        )
+    raise HashMismatchError(
+        f"{path}: sha256 is {got}, expected {e.converted_sha256}; it is corrupt or not the file the "
+        f"registry names: {fix}"
+    )
+
+
+def _original_matches(path: Path, e: WeightsEntry) -> bool:
+    """Whether a local original is the published file (the registry's md5 / sha256 prefix)."""
+    try:
+        check_hash(path, md5=e.md5, sha256=e.sha256, delete=False)
+        return True
+    except HashMismatchError:
+        return False
+
+
+def _load_converted(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - zip, pickle and EOF errors all mean a damaged file
+        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}); replace it") from None
+    check_state_dict(state, arch, path)
+    return state
 
 
 # ----------------------------------------------------------------------------- look-up
 
 def find_local(arch: str = "vgg16", source: str = "caffe") -> Path | None:
-    """The converted or original file `load_state_dict` would use without downloading, or None."""
+    """The converted or original file `load_state_dict` would use without downloading, or None.
+    Creates nothing (hashes are checked by `load_state_dict`)."""
     e = entry(arch, source)
-    places = [d for d in (weights_dir_override(), cache_dir("weights")) if d is not None]
+    places = [d for d in (weights_dir_override(), cache_dir("weights", create=False)) if d is not None]
     for directory in places:
         for name in (e.filename, e.original):
             if (directory / name).is_file():
@@ -225,13 +335,19 @@ def find_local(arch: str = "vgg16", source: str = "caffe") -> Path | None:
 
 
 def load_state_dict(arch: str = "vgg16", source: str = "caffe") -> dict[str, torch.Tensor]:
-    """The features state_dict of `arch` from `source`, found locally or downloaded and converted."""
+    """The features state_dict of `arch` from `source`, found locally or downloaded and converted.
+
+    Every file is hash-checked: a converted file against the registry's pinned sha256 (or the stamp
+    nstlib wrote when it converted a checked original), an original against the published md5 /
+    sha256. A local original that is not the published file byte for byte (e.g. the same weights
+    re-saved in Keras' layout) is accepted only if its conversion reproduces the pinned converted
+    file exactly: the values are what the course reads, and the pin identifies them. Mismatches raise
+    HashMismatchError naming the file; nothing unchecked is ever cached."""
     e = entry(arch, source)
     local = find_local(arch, source)
     if local is not None and local.name == e.filename:
-        state = torch.load(local, map_location="cpu", weights_only=True)
-        check_state_dict(state, arch, local)
-        return state
+        verify_converted(local, e)
+        return _load_converted(local, arch)
     downloaded = local is None
     if local is None:
         hint = (
@@ -240,11 +356,15 @@ def load_state_dict(arch: str = "vgg16", source: str = "caffe") -> dict[str, tor
         )
         local = fetch(e.urls, cache_dir("weights") / e.original, md5=e.md5, sha256=e.sha256,
                       size=e.bytes, hint=hint)
-    elif local.parent == cache_dir("weights"):
-        # an original someone placed in the cache by hand: check it is the right file, keep it
-        check_hash(local, md5=e.md5, sha256=e.sha256, delete=False)
+        checked = True  # fetch checked the hash
+    else:
+        checked = _original_matches(local, e)
+        if not checked and e.converted_sha256 is None:
+            check_hash(local, md5=e.md5, sha256=e.sha256, delete=False)  # raises, naming the file
     state = _convert(e, local)
-    _save_atomic(state, cache_dir("weights") / e.filename)
+    target = cache_dir("weights") / e.filename
+    digest = _save_atomic(state, target, None if checked else e.converted_sha256, label=local)
+    _write_stamp(target, digest)
     if downloaded:
         local.unlink()  # the converted file is all we need; the original is 59-575 MB
     return state

@@ -16,6 +16,9 @@ What it does:
   `n` bytes, then closes the connection (an interrupted transfer);
 * `add(path, data, chunked=True)`: Transfer-Encoding: chunked, no Content-Length; with
   `interrupt_after=n` too, the connection closes after `n` bytes in the middle of a chunk;
+* `redirect(path, location, code=302)`: answers `path` with a redirect to `location`;
+* `add(path, data, announce=n)`: sends Content-Length n whatever the data's length (a server that
+  announces 1e12 bytes);
 * `requests`: the paths requested, in order (`headers` has each request's headers).
 
 `dead_url()` gives a URL on a port nothing listens on (connection refused), for "server down".
@@ -40,6 +43,8 @@ class LocalServer:
         self.files: dict[str, bytes] = dict(files or {})
         self.interrupt_after: dict[str, int] = {}
         self.chunked: set[str] = set()
+        self.redirects: dict[str, tuple[int, str]] = {}
+        self.announce: dict[str, int] = {}
         self.requests: list[str] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -48,9 +53,12 @@ class LocalServer:
 
     # -- set-up
     def add(
-        self, path: str, data: bytes, *, interrupt_after: int | None = None, chunked: bool = False
+        self, path: str, data: bytes, *, interrupt_after: int | None = None, chunked: bool = False,
+        announce: int | None = None,
     ) -> str:
         """Serve `data` at `path` ('/x.bin'); returns its full URL."""
+        if announce is not None:
+            self.announce[path] = announce
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         self.files[path] = bytes(data)
@@ -60,6 +68,11 @@ class LocalServer:
             self.interrupt_after[path] = interrupt_after
         if chunked:
             self.chunked.add(path)
+        return self.url(path)
+
+    def redirect(self, path: str, location: str, code: int = 302) -> str:
+        """Answer `path` with a redirect to `location`; returns the path's full URL."""
+        self.redirects[path] = (code, location)
         return self.url(path)
 
     @property
@@ -95,7 +108,16 @@ class LocalServer:
                     data = server.files.get(path)
                     cut = server.interrupt_after.get(path)
                     chunked = path in server.chunked
+                    redirect = server.redirects.get(path)
+                    announce = server.announce.get(path)
                 self.close_connection = True  # one request per connection keeps things simple
+                if redirect is not None:
+                    self.send_response(redirect[0])
+                    self.send_header("Location", redirect[1])
+                    self.send_header("Content-Length", "0")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    return
                 if data is None:
                     body = b"not found\n"
                     self.send_response(404)
@@ -119,9 +141,12 @@ class LocalServer:
                         self.wfile.write(b"%x\r\n%s" % (len(data), data[:cut]))
                     self.wfile.flush()
                     return
-                self.send_header("Content-Length", str(len(data)))  # always the full length
+                self.send_header("Content-Length", str(announce if announce is not None else len(data)))
                 self.end_headers()
-                self.wfile.write(data if cut is None else data[:cut])
+                try:
+                    self.wfile.write(data if cut is None else data[:cut])
+                except (BrokenPipeError, ConnectionResetError):  # the client hung up, as it may
+                    return
                 self.wfile.flush()
 
         class Server(ThreadingHTTPServer):

@@ -134,3 +134,62 @@ def test_the_held_out_images_are_not_training_images():
         assert set(train) | set(HELD_OUT[kind]) == set(data.list_images(kind))  # every other image is used
     with pytest.raises(ValueError, match="kind must be"):
         training_images("mask")
+
+
+def test_two_identical_train_adain_commands_give_identical_decoders(tmp_path, capsys, monkeypatch):
+    """Issue 24, 8: --seed did not seed the decoder's initial weights, so two runs differed."""
+    from nstlib.__main__ import main
+
+    def run(name):
+        torch.manual_seed(12345 if name == "a" else 54321)  # whatever state the process is in
+        argv = ["train-adain", "--run-dir", str(tmp_path / name), "--content", "tubingen", "--style",
+                "starry_night", "--steps", "1", "--batch-size", "1", "--crop", "32", "--load-size", "40",
+                "--device", "cpu", "--seed", "7"]
+        assert main(argv) == 0, capsys.readouterr().err
+        return load_checkpoint(tmp_path / name / CHECKPOINT)["decoder"]
+
+    a, b = run("a"), run("b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p / "run").write_text("x"), "--run-dir '{p}/run' is a file"),
+    (lambda p: (p / "run" / CHECKPOINT).mkdir(parents=True), "the checkpoint '{p}/run/checkpoint.pt' is a folder"),
+])
+def test_a_bad_run_dir_is_refused_before_the_first_step(vgg16, sets, tmp_path, make, message):
+    """Issue 24, 12: caught only after training, when the checkpoint was saved."""
+    make(tmp_path)
+    steps = []
+    with pytest.raises(ValueError, match=message.format(p=tmp_path)):
+        train_decoder(_model(vgg16, 0), *sets, tmp_path / "run", steps=1, progress=False,
+                      callback=lambda *a: steps.append(a), **TINY)
+    assert steps == []
+
+
+def test_a_resume_on_other_images_is_refused_naming_them(vgg16, tmp_path):
+    """Issue 24, 3: a copied run dir resumed with other --content/--style trained on them silently."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    content = ImageSet(["tubingen", photo], load_size=48)
+    style = ImageSet(["starry_night"], load_size=48)
+    train_decoder(_model(vgg16, 0), content, style, tmp_path / "run", steps=1, progress=False, **TINY)
+
+    other_style = ImageSet(["the_scream"], load_size=48)
+    with pytest.raises(ValueError, match=r"other data \(style: without starry_night; with new the_scream\)"):
+        train_decoder(_model(vgg16, 0), content, other_style, tmp_path / "run", steps=2, progress=False, **TINY)
+
+    Image.new("RGB", (64, 48), (10, 120, 40)).save(photo)  # same name, other pixels
+    edited = ImageSet(["tubingen", photo], load_size=48)
+    with pytest.raises(ValueError, match=r"content: with changed files photo.png"):
+        train_decoder(_model(vgg16, 0), edited, style, tmp_path / "run", steps=2, progress=False, **TINY)
+
+
+def test_checkpoint_every_does_not_block_a_resume(vgg16, sets, tmp_path):
+    """Issue 24, 3: it does not change the weights, so a resume with another value goes on."""
+    train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, **TINY)
+    run = train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=3, progress=False,
+                        **{**TINY, "checkpoint_every": 5, "sample_every": 1})
+    assert run.step == 3

@@ -117,3 +117,17 @@ def test_unpaired_batches_can_shuffle_the_style_crops_channels(folder):
     assert not torch.equal(s, s2)  # the folder's images are pure red, green and blue: a shuffle shows
     for si, s2i in zip(s, s2):
         assert torch.equal(si.sort(dim=0).values, s2i.sort(dim=0).values)  # same crop, channels reordered
+
+
+def test_checkpoints_and_exports_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    """Issue 24, 14: atomic but not durable; a power cut could leave a renamed, empty checkpoint."""
+    import os
+
+    from nstlib.checkpoint import save_checkpoint
+
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("replace") or real_replace(a, b))
+    save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+    assert calls == ["fsync", "replace", "fsync"]  # the file, the rename, the folder

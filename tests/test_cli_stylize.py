@@ -87,8 +87,8 @@ def test_bad_files(tmp_path, capsys):
 def test_bad_outputs_are_refused_before_the_work(tmp_path, capsys):
     _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "nope" / "out.png")],
            "does not exist")
-    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "out.txt")], "unknown image type .txt")
-    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path)], "unknown image type")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path / "out.txt")], "cannot write images of type .txt")
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(tmp_path)], "cannot write images of type (no extension)")
     folder = tmp_path / "folder.png"
     folder.mkdir()
     _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(folder)], "is a folder")
@@ -100,3 +100,63 @@ def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path, capsys):
     before = out.read_bytes()
     _fails(capsys, ["stylize", "tubingen", "missing_style", "-o", str(out)], "neither a file")
     assert out.read_bytes() == before
+
+
+def test_a_non_finite_loss_is_an_error_and_writes_nothing(tmp_path, capsys):
+    """Issue 24, 1: the loss overflows at once; the CLI used to write the unchanged photo, exit 0."""
+    out = tmp_path / "out.png"
+    err = _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), *FAST, "--steps", "2",
+                          "--style-weight", "1e308"], "the loss became non-finite")
+    assert "no image was written" in err.splitlines()[-1]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".psd", ".fits", ".xpm", ".xbm"])
+def test_an_output_type_pillow_cannot_write_is_refused_before_the_work(tmp_path, capsys, suffix):
+    """Issue 24, 5: these passed the check (Pillow reads them) and failed after the optimisation."""
+    out = tmp_path / f"out{suffix}"
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), "--steps", "100000"],
+           f"cannot write images of type {suffix}")
+    assert not out.exists()
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, monkeypatch):
+    """Issue 24, 2: `stylize same.png starry_night -o same.png` replaced the photo."""
+    photo = tmp_path / "same.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    before = photo.read_bytes()
+    _fails(capsys, ["stylize", str(photo), "starry_night", "-o", str(photo), *FAST, "--force"],
+           f"output {str(photo)!r} is the content image")
+    monkeypatch.chdir(tmp_path)  # another spelling of the same file
+    _fails(capsys, ["stylize", "tubingen", "./same.png", "-o", "same.png", *FAST, "--force"],
+           "is the style image './same.png'")
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    _fails(capsys, ["stylize", "tubingen", "starry_night", str(photo), "-o", str(link), *FAST, "--force"],
+           "is the style 2 image")
+    assert photo.read_bytes() == before
+
+
+def test_an_output_in_the_registrys_folders_is_refused(tmp_path, capsys, monkeypatch):
+    data_dir = tmp_path / "data"
+    (data_dir / "style").mkdir(parents=True)
+    monkeypatch.setenv("NSTLIB_DATA_DIR", str(data_dir))
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(data_dir / "style" / "starry_night.jpg")],
+           "is the style image 'starry_night'")
+
+
+def test_an_existing_output_is_overwritten_only_with_force(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(out)
+    before = out.read_bytes()
+    _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), *FAST], "exists; pass --force")
+    assert out.read_bytes() == before
+    assert main(["stylize", "tubingen", "starry_night", "-o", str(out), *FAST, "--force"]) == 0
+    assert out.read_bytes() != before
+
+
+def test_help_states_the_overwrite_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["stylize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "never one of the inputs, and an existing file only with --force" in text

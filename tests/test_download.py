@@ -324,7 +324,7 @@ def test_weights_download_convert_and_cache(http_server, monkeypatch, keras_vgg1
     assert state["features.0.weight"][5, 2, 0, 1].item() == k1[0, 1, 2, 5]
 
     directory = isolated_cache / "weights"
-    assert leftovers(directory) == ["vgg16-caffe-features.pth"]  # the .h5 was removed
+    assert leftovers(directory) == ["verified.json", "vgg16-caffe-features.pth"]  # the .h5 was removed
     assert weights.find_local("vgg16", "caffe") == directory / e.filename
     assert http_server.requests == [f"/{e.original}"]
 
@@ -495,3 +495,58 @@ def test_data_get_server_down_mentions_data_dir(one_asset, monkeypatch, isolated
     assert url in message and "NSTLIB_DATA_DIR" in message
     assert str(isolated_cache / "images" / "style" / "test.png") in message
     assert leftovers(isolated_cache) == []
+
+
+def test_a_cache_that_is_a_file_is_an_error_naming_the_variable(tmp_path, monkeypatch):
+    """Issue 24, 9."""
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "file"))
+    for create in (True, False):
+        with pytest.raises(ValueError, match=f"NSTLIB_CACHE_DIR={tmp_path / 'file'}: .* is a file, not a folder"):
+            cache_dir("weights", create=create)
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "file" / "below"))
+    with pytest.raises(ValueError, match="NSTLIB_CACHE_DIR"):
+        cache_dir("images")
+
+
+def test_look_ups_do_not_create_the_cache(tmp_path, monkeypatch):
+    """Issue 24, 9: find_local created the cache even when nothing was needed from it."""
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    assert weights.find_local("vgg16", "caffe") is None
+    assert data.find_local("starry_night") is None
+    assert data.find_local("astronaut") is not None  # bundled with scikit-image
+    assert not (tmp_path / "cache").exists()
+
+
+# ----------------------------------------------------------------------------- redirects and size caps (issue 24, 4)
+
+def test_a_redirect_to_plain_http_is_refused(http_server, tmp_path):
+    """fetch refused http:// given directly but followed a 302 from https to http."""
+    url = http_server.redirect("/moved", "http://example.com/vgg16.h5")
+    with pytest.raises(DownloadError, match="refusing the redirect to http://example.com/vgg16.h5"):
+        fetch([url], tmp_path / "w.h5")
+    assert http_server.requests == ["/moved"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_redirect_to_an_allowed_url_is_followed(http_server, tmp_path):
+    blob = b"weights" * 100
+    target = http_server.add("/real.bin", blob)
+    url = http_server.redirect("/moved", target, code=301)
+    assert fetch([url], tmp_path / "w.bin", sha256=hashlib.sha256(blob).hexdigest()).read_bytes() == blob
+    assert http_server.requests == ["/moved", "/real.bin"]
+
+
+def test_a_server_announcing_a_terabyte_is_refused_before_reading(http_server, tmp_path):
+    url = http_server.add("/huge.bin", b"x" * 1000, announce=10**12)
+    with pytest.raises(DownloadError, match="announces 1,000,000,000,000 bytes; the registry's file has 1,000"):
+        fetch([url], tmp_path / "huge.bin", size=1000)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_stream_longer_than_the_registry_size_is_cut_off(http_server, tmp_path):
+    url = http_server.add("/long.bin", b"x" * 300_000, chunked=True)  # no Content-Length to refuse early
+    with pytest.raises(DownloadError, match="more than .* bytes arrived; the registry's file has 1,000"):
+        fetch([url], tmp_path / "long.bin", size=1000)
+    assert leftovers(tmp_path) == []
+    assert download.max_download_bytes(1000) == 1050 + 65536

@@ -546,6 +546,14 @@ def test_unsupported_type_is_a_type_error(source):
 # ----------------------------------------------------------------------------- registry names
 
 def test_registry_name_loads():
+    from nstlib import data
+    from nstlib.download import DownloadError
+
+    try:  # offline without NSTLIB_DATA_DIR: fail saying so, not with a connection error's traceback
+        data.get("tubingen")
+    except DownloadError as e:
+        pytest.fail(f"the registry photo 'tubingen' is neither local nor downloadable; set NSTLIB_DATA_DIR "
+                    f"to a copy of ../shared/images (as .ci/run does). {e}", pytrace=False)
     x = load_image("tubingen", max_size=128)
     _assert_convention(x)
     assert max(x.shape[-2:]) == 128 and x.shape[-1] == 128  # a landscape photo
@@ -719,3 +727,86 @@ def test_show_images_refuses_mismatched_captions():
 def test_show_images_refuses_an_empty_list():
     with pytest.raises(ValueError, match="at least one"):
         show_images([])
+
+
+@pytest.mark.parametrize("name", ["out.psd", "out.fits", "out.xpm", "out.xbm", "out.txt", "out"])
+def test_output_format_refuses_what_save_image_cannot_write(name):
+    from nstlib.images import output_format
+
+    with pytest.raises(ValueError, match="cannot write images of type"):
+        output_format(name)
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.JPG", "a.jpeg", "a.webp", "a.tif", "a.bmp"])
+def test_output_format_accepts_what_save_image_writes(tmp_path, name):
+    from nstlib.images import output_format
+
+    output_format(name)
+    save_image(torch.rand(1, 3, 40, 40), tmp_path / name)
+
+
+def test_registry_name_loads_says_why_it_fails_offline(monkeypatch, tmp_path):
+    """Issue 24, 13: without NSTLIB_DATA_DIR and offline the test failed without saying why."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("NSTLIB_DATA_DIR", raising=False)
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # offline: nothing listens there
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"{__file__}::test_registry_name_loads"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "set NSTLIB_DATA_DIR to a copy of ../shared/images" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_huge_png_is_reduced_before_the_float_conversion(tmp_path):
+    """Issue 24, 7: a 12000 x 12000 PNG at max_size=128 took 3.7 GB (float32 at full size first).
+    Here 4000 x 3000: the float32 copy alone would be 144 MB; reduced first, the numpy peak is small."""
+    import tracemalloc
+
+    from PIL import ImageDraw
+
+    path = tmp_path / "huge.png"
+    image = Image.new("RGB", (4000, 3000), (30, 90, 200))
+    ImageDraw.Draw(image).rectangle((1000, 1000, 3000, 2000), fill=(250, 250, 10))
+    image.save(path, compress_level=1)
+    del image
+    tracemalloc.start()
+    try:
+        x = load_image(path, max_size=128)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert x.shape == (1, 3, 96, 128)
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB"
+    # the colours survive the box average
+    assert torch.allclose(x[0, :, 48, 64], torch.tensor([250, 250, 10]) / 255, atol=0.02)
+    assert torch.allclose(x[0, :, 5, 5], torch.tensor([30, 90, 200]) / 255, atol=0.02)
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "L", "RGBA", "I;16"])
+def test_reduced_decoding_keeps_each_mode_right(tmp_path, mode):
+    base = Image.new("RGB", (1200, 800), (255, 255, 255))
+    base.paste((0, 0, 0), (0, 0, 600, 800))  # left half black
+    image = base.convert("L").convert(mode) if mode != "P" else base.convert("P")
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+    path = tmp_path / "big.png"
+    image.save(path)
+    x = load_image(path, max_size=64)
+    assert x.shape == (1, 3, 43, 64)
+    assert x[0, :, 20, 5].max() < 0.05 and x[0, :, 20, 60].min() > 0.95
+
+
+def test_a_32_bit_integer_tiff_is_refused_not_white(tmp_path):
+    """Issue 24, 10: values up to 2**31 were divided by 65535 and the image came out white."""
+    arr = (np.arange(64 * 64, dtype=np.int64).reshape(64, 64) * 500_000).astype(np.int32)
+    path = tmp_path / "deep.tif"
+    Image.fromarray(arr, mode="I").save(path)
+    with pytest.raises(ImageError, match=r"deep.tif: a 32-bit integer image with values in \[0, 2047500000\]"):
+        load_image(path)
+    small = tmp_path / "sixteen_in_32.tif"  # 16-bit values stored in 32 bits: read as 16-bit
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.int32), mode="I").save(small)
+    x = load_image(small)
+    assert x.max() == pytest.approx(4095 * 16 / 65535) and x.min() == 0

@@ -246,3 +246,17 @@ def test_the_encoder_cannot_see_a_global_gain_or_colour_offset():
         a, b = enc(x), enc(shifted)
         assert (a - b).abs().max() < 1e-3 * a.abs().max()
         assert (a - enc(x.flip(-1))).abs().max() > 0.1 * a.abs().max()  # it does see the content
+
+
+def test_a_resume_with_the_banks_holding_other_paintings_is_refused(vgg16, photos, tmp_path):
+    """Issue 24, 3: only bank indices were compared, not which painting each bank holds."""
+    train_stylebank(StyleBank(2), photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=1,
+                    progress=False, **TINY)
+    with pytest.raises(ValueError, match=r"other data \(bank 0 held starry_night, now the_scream; "
+                                         r"bank 1 held the_scream, now starry_night\)"):
+        train_stylebank(StyleBank(2), photos, ["the_scream", "starry_night"], vgg16, tmp_path, steps=2,
+                        progress=False, **TINY)
+    # checkpoint_every does not change the weights: a resume with another value goes on
+    run = train_stylebank(StyleBank(2), photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=2,
+                          progress=False, **{**TINY, "checkpoint_every": 7})
+    assert run.step == 2

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from nstlib import vgg, weights
+from nstlib.download import HashMismatchError
 from nstlib.features import VGGFeatures
 from tests.conftest import shared_file
 
@@ -52,9 +53,11 @@ def test_override_directory_is_used_without_download(monkeypatch, tmp_path):
     pth = shared_file("NSTLIB_WEIGHTS_DIR", "vgg16-caffe-features.pth")
     monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path))  # an empty cache
     assert weights.find_local("vgg16", "caffe") == pth
+    assert not (tmp_path / "weights").exists()  # a look-up creates no cache
     state = weights.load_state_dict("vgg16", "caffe")
     weights.check_state_dict(state, "vgg16", "test")
-    assert not list((tmp_path / "weights").iterdir())  # nothing downloaded or converted
+    # nothing downloaded or converted; only the stamp that says the override passed its hash check
+    assert [p.name for p in (tmp_path / "weights").iterdir()] == [weights.STAMPS]
 
 
 def test_an_original_keras_file_in_the_override_is_converted_into_the_cache(monkeypatch, tmp_path):
@@ -85,3 +88,112 @@ def test_check_state_dict_names_the_problem():
 def test_conv_shapes():
     shapes = vgg.conv_shapes("vgg19")
     assert len(shapes) == 16 and shapes[0] == (3, 64) and shapes[34] == (512, 512)
+
+
+# ----------------------------------------------------------------------------- hash checks of local files (issue 24, 1)
+
+def _copy_with(path, tmp_path, name, flip_at=None, keep=None):
+    """A copy of `path` in a fresh folder, as `name`, with one byte flipped or cut to `keep` bytes."""
+    blob = bytearray(path.read_bytes())
+    if flip_at is not None:
+        blob[flip_at] ^= 0x80  # the top bit: a float's sign, or its exponent's
+    if keep is not None:
+        blob = blob[:keep]
+    folder = tmp_path / "override"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_bytes(bytes(blob))
+    return folder / name
+
+
+@pytest.mark.parametrize("damage", [dict(flip_at=-1000), dict(flip_at=40_000_000), dict(keep=29_000_000)])
+def test_a_damaged_local_pth_is_refused_naming_it(monkeypatch, tmp_path, damage):
+    pth = shared_file("NSTLIB_WEIGHTS_DIR", "vgg16-caffe-features.pth")
+    bad = _copy_with(pth, tmp_path, "vgg16-caffe-features.pth", **damage)
+    monkeypatch.setenv("NSTLIB_WEIGHTS_DIR", str(bad.parent))
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(HashMismatchError, match=f"{bad}: sha256 is .*, expected a753c0bb"):
+        weights.load_state_dict("vgg16", "caffe")
+
+
+def test_a_verified_pth_is_not_hashed_again_until_it_changes(monkeypatch, tmp_path):
+    pth = shared_file("NSTLIB_WEIGHTS_DIR", "vgg16-caffe-features.pth")
+    good = _copy_with(pth, tmp_path, "vgg16-caffe-features.pth")
+    monkeypatch.setenv("NSTLIB_WEIGHTS_DIR", str(good.parent))
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    weights.load_state_dict("vgg16", "caffe")  # hashed once, stamped
+    calls = []
+    real = weights.file_hash
+    monkeypatch.setattr(weights, "file_hash", lambda *a, **k: calls.append(a) or real(*a, **k))
+    weights.load_state_dict("vgg16", "caffe")
+    assert calls == []  # the stamp (size, mtime) vouches for it
+    blob = bytearray(good.read_bytes())
+    blob[-1000] ^= 0x80
+    good.write_bytes(bytes(blob))  # same size, new mtime
+    with pytest.raises(HashMismatchError, match="expected a753c0bb"):
+        weights.load_state_dict("vgg16", "caffe")
+    assert len(calls) == 1
+
+
+def test_a_local_h5_is_cached_only_if_its_conversion_is_the_pinned_file(monkeypatch, tmp_path):
+    """The shared .h5 is not the public file byte for byte, but converts to exactly the pinned .pth:
+    accepted. One flipped byte in its weights: refused, naming the file, and nothing is cached, so
+    the poisoned conversion of issue 24 cannot outlive NSTLIB_WEIGHTS_DIR."""
+    h5 = shared_file("NSTLIB_WEIGHTS_DIR", "vgg16_notop_keras_layout.h5")
+    e = weights.entry("vgg16", "caffe")
+    bad = _copy_with(h5, tmp_path, e.original, flip_at=40_000_000)
+    monkeypatch.setenv("NSTLIB_WEIGHTS_DIR", str(bad.parent))
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(HashMismatchError, match=f"{bad}: its converted weights have sha256"):
+        weights.load_state_dict("vgg16", "caffe")
+    cache = tmp_path / "cache" / "weights"
+    assert not (cache / e.filename).exists() and not list(cache.glob(".*part*"))
+    monkeypatch.delenv("NSTLIB_WEIGHTS_DIR")
+    assert weights.find_local("vgg16", "caffe") is None
+
+
+def test_a_poisoned_cache_is_refused(monkeypatch, tmp_path):
+    """A converted file in the cache that nstlib did not verify (no stamp) and that is not the pinned
+    file, e.g. left by an older version from a corrupt .h5."""
+    pth = shared_file("NSTLIB_WEIGHTS_DIR", "vgg16-caffe-features.pth")
+    state = torch.load(pth, weights_only=True)
+    state["features.0.bias"][0] *= -1
+    cache = tmp_path / "cache" / "weights"
+    cache.mkdir(parents=True)
+    torch.save(state, cache / "vgg16-caffe-features.pth")
+    monkeypatch.delenv("NSTLIB_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(HashMismatchError, match="delete it and it is made again"):
+        weights.load_state_dict("vgg16", "caffe")
+
+
+def test_registry_pins_the_converted_vgg16_file():
+    assert weights.entry("vgg16", "caffe").converted_sha256 == (
+        "a753c0bbed8d88e916d12ac57948374f760688eca6cacee2cbcd5100a1b73804")
+
+
+def test_save_atomic_leaves_no_part_file_on_failure(tmp_path, monkeypatch):
+    """Issue 24, 14: a failed torch.save left `<name>.part` behind."""
+    target = tmp_path / "vgg16-caffe-features.pth"
+    target.write_bytes(b"previous")
+
+    def disk_full(obj, f, *a, **k):
+        with open(f, "wb") as out:
+            out.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        weights._save_atomic({"x": torch.zeros(1)}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    assert target.read_bytes() == b"previous"
+
+
+def test_save_atomic_fsyncs_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("replace") or real_replace(a, b))
+    weights._save_atomic({"x": torch.zeros(1)}, tmp_path / "w.pth")
+    assert calls[:2] == ["fsync", "replace"] and "fsync" in calls[2:]  # the file, then its folder
