@@ -451,7 +451,7 @@ def find_ml5(style: str) -> Path | None:
     directory ($NSTLIB_WEIGHTS_DIR/johnson-ml5/<style>/), else a complete cached copy. Every file is
     checked against its pinned sha256 and size; a mismatch in the override is an error, a corrupt
     cached file is deleted (and downloaded again)."""
-    from .download import HashMismatchError, cache_dir, check_hash
+    from .download import HashMismatchError, cache_dir
     from .weights import ENV_VAR, weights_dir_override
 
     files = _style_files(style)
@@ -513,7 +513,10 @@ def download_ml5(style: str) -> Path:
     folder = cache_dir("weights") / ML5_DIR / style
     hint = (f"Or set {ENV_VAR} to a directory that holds {ML5_DIR}/{style}/ with the checkpoint's files "
             f"(manifest.json, Variable, Variable_1, ... Variable_47) from {ML5_URL}{style}/.")
-    for f in _style_files(style):
+    from tqdm.auto import tqdm
+
+    files = _style_files(style)
+    for f in tqdm(files, desc=f"{ML5_DIR}/{style}", unit="file"):  # each file also gets fetch's own bar
         fetch([f.url], folder / f.file, sha256=f.sha256, size=f.bytes, hint=hint)
     return folder
 
