@@ -26,7 +26,7 @@ module multiplies by 255 on the way in, divides by 255 on the way out, and clamp
 display (lengstrom's evaluate.py clips to 0..255 the same way); `clamp=False` keeps the unclamped
 output, which training needs (a clamp would stop the gradient at the bounds).
 
-Conditional instance normalisation (Dumoulin et al., Sec. 2.2, Eq. 5): one network for N styles, in
+Conditional instance normalisation (Dumoulin et al., Eq. 5): one network for N styles, in
 which every normalisation layer holds one (gamma, beta) pair per style and all other weights are
 shared:
 
@@ -34,7 +34,7 @@ shared:
 
 A style is a point in the space of these parameters (3,075 numbers per style here, against 1.68 M
 shared ones); a convex combination sum_i w_i (gamma_i, beta_i), w_i >= 0, sum w_i = 1, mixes styles
-(their Fig. 7). `TransformNet(n_styles=N)` builds it; `model(x, style)` takes a style index, N mixing
+(the paper's style-interpolation figures). `TransformNet(n_styles=N)` builds it; `model(x, style)` takes a style index, N mixing
 weights, or per-image indices / weights.
 
 Training (Sec. 3.2): `perceptual_loss` holds Johnson's feature reconstruction, Gram style and total
@@ -394,7 +394,8 @@ def _read_manifest(folder: Path) -> dict:
         ok = (isinstance(spec, dict) and isinstance(spec.get("filename"), str)
               and isinstance(spec.get("shape"), list) and all(isinstance(n, int) for n in spec["shape"]))
         if not ok:
-            raise ValueError(f"{path}: variable {name!r} needs a 'filename' and a 'shape' (a list of ints), got {spec!r}")
+            raise ValueError(f"{path}: variable {name!r} needs a 'filename' and a 'shape' (a list of ints), "
+                             f"got {spec!r}")
         if Path(spec["filename"]).name != spec["filename"] or spec["filename"] in ("", ".", ".."):
             raise ValueError(f"{path}: variable {name!r} names the file {spec['filename']!r}, not a file in the folder")
     return manifest
@@ -417,7 +418,8 @@ def load_ml5(folder: str | Path) -> TransformNet:
     try:
         widths = tuple(manifest[_var(i)]["shape"][-1] for i in (0, 3, 6))
     except (KeyError, IndexError):
-        raise ValueError(f"{path}: no kernels Variable, Variable_3, Variable_6: not a style-transfer checkpoint") from None
+        raise ValueError(f"{path}: no kernels Variable, Variable_3, Variable_6: "
+                         "not a style-transfer checkpoint") from None
     layout = ml5_layout(widths)
     expected = {name for name, _, _ in layout}
     if set(manifest) != expected:
@@ -595,7 +597,7 @@ def perceptual_loss(vgg, output: torch.Tensor, content: torch.Tensor, targets: M
         Gram matrix (Eq. 3)             G_j(x) = 1/(C_j H_j W_j) sum_{h,w} phi_j(x)_{h,w,c} phi_j(x)_{h,w,c'}
         style reconstruction (Eq. 4)    l_style^j = ||G_j(y^) - G_j(y_s)||_F^2
         total variation                 l_tv = sum (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2   (losses.tv_loss)
-        total (Eq. 5)                   L = lambda_c l_feat + sum_j lambda_s,j l_style^j + lambda_tv l_tv
+        total (Eq. 5; Eq. 1 over a batch) L = lambda_c l_feat + sum_j lambda_s,j l_style^j + lambda_tv l_tv
 
     each term averaged over the batch. Returns {'content', 'style', 'tv', 'total'}, the first three
     unweighted. `style_weight`: one lambda_s for every layer, or one per layer by name.
@@ -603,8 +605,8 @@ def perceptual_loss(vgg, output: torch.Tensor, content: torch.Tensor, targets: M
     On the weights: the authors' fast-neural-style computes both reconstruction losses with
     nn.MSECriterion, i.e. Eq. 2 as here but Eq. 4 divided by C_j^2 (a mean over the Gram's entries),
     with content 1.0, style 5.0, TV 1e-6 on 0..255 images. To train with its balance pass
-    style_weight={j: 5.0 / C_j**2}; STYLE_WEIGHT = 5.0 with the paper's Eq. 4 weighs relu4_3 512^2
-    times more.
+    style_weight={j: 5.0 / C_j**2}; STYLE_WEIGHT = 5.0 with the paper's Eq. 4 weighs each layer C_j^2
+    times more than that code does (512^2 at relu4_3): tune it when training.
     """
     check_image(output, "output")
     layers = list(targets)
