@@ -14,6 +14,11 @@
     python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...]
                              [--steps ...] [--export stylebank.pth]
                                                 train a StyleBank, one bank per STYLE; resumes likewise
+    python -m nstlib compare -o runs/compare [--methods gatys adain stylebank johnson] [--content C ...]
+                             [--style S ...] [--size 256] [--steps 100]
+                                                every method on content x style pairs (default: the
+                                                held-out ones), measured (nstlib.metrics): compare.csv,
+                                                a table of means, grid.png; resumes from compare.csv
 
 Training sources (--content, --style) are also training-set names, with an optional folder:
 bsds500 (its test/ is held out), bsds500/train, wikiart, wikiart/cubism, monet.
@@ -472,6 +477,63 @@ def kit_run_command(args) -> str:
     return f"done in {summary['seconds']} s on {summary['machine']}; wrote {args.out}"
 
 
+def _add_compare_parser(sub) -> None:
+    from .compare import METHODS
+
+    p = sub.add_parser("compare", help="every method on held-out pairs, measured: CSV, table, image grid (resumable)",
+                       description="Run the course's methods on content x style pairs at one size, measure each "
+                                   "result with nstlib.metrics, and write OUT/compare.csv (one row per method x "
+                                   "pair), OUT/images/ and OUT/grid.png; print the per-method means. Running it "
+                                   "again with the same settings skips the finished rows. NSTLIB_QUICK=1 makes the "
+                                   "defaults tiny (64 px, 3 Gatys steps, 2 pairs).")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for compare.csv, images/ and grid.png (created)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
+                   help=f"which methods ({' '.join(METHODS)}: all)")
+    p.add_argument("--content", nargs="+", help="content photos, registry names or files (default: the held-out "
+                                                "tubingen golden_gate chelsea)")
+    p.add_argument("--style", nargs="+", help="style images, registry names or files (default: the held-out "
+                                              "starry_night the_scream la_muse woman_with_hat_matisse)")
+    p.add_argument("--size", type=_size, help="longer side of every image, px (256; quick mode 64)")
+    p.add_argument("--steps", type=_int_at_least(0), help="Gatys' L-BFGS iterations (100; quick mode 3)")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+
+
+def compare_command(args) -> str:
+    from . import compare, datasets, runtime
+
+    for source in args.content or ():
+        _check_source(source, "content")
+    for source in args.style or ():
+        _check_source(source, "style")
+    device = _device(args.device)
+    cfg = runtime.config(quick=dict(size=64, steps=3, n_pairs=2), size=256, steps=100, n_pairs=None,
+                         seed=0, device=None if device is None else str(device))
+    size = args.size if args.size is not None else cfg.size
+    steps = args.steps if args.steps is not None else cfg.steps
+    contents = args.content or list(datasets.HELD_OUT["content"])
+    styles = args.style or list(datasets.HELD_OUT["style"])
+    pairs = [compare.Pair(c, s) for c in contents for s in styles]
+    if not (args.content or args.style) and cfg.n_pairs:
+        pairs = pairs[: cfg.n_pairs]
+    labels = [p.label for p in pairs]
+    twice = sorted({l for l in labels if labels.count(l) > 1})
+    if twice:
+        raise ValueError(f"the pair(s) {', '.join(twice)} are given twice (files are named by their stem)")
+    out_dir = Path(args.out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {args.out_dir!r} is a file; give a folder (it is created if missing)")
+    inputs = {f"content {c!r}": c for c in contents} | {f"style {s!r}": s for s in styles}
+    for target in compare.output_paths(out_dir, args.methods, pairs):
+        for what, source in inputs.items():
+            if any(place.resolve() == target.resolve() for place in _input_paths(source)):
+                raise ValueError(f"{target} would overwrite the {what}; choose another --out-dir")
+    compare.read_rows(out_dir / compare.CSV_NAME)  # not a comparison table: fail before any work
+    rows = compare.run_comparison(pairs, args.methods, out_dir, size=size, steps=steps, device=cfg.device)
+    return (compare.summary_table(rows, args.methods)
+            + f"\nwrote {out_dir / compare.CSV_NAME}, {out_dir / compare.GRID_NAME} and {out_dir / compare.IMAGES_DIR}/"
+            + f" ({len(pairs)} pairs at {size} px{f', Gatys {steps} steps' if 'gatys' in args.methods else ''})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -482,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_stylebank_parser(sub)
     _add_kit_parsers(sub)
     _add_datasets_parser(sub)
+    _add_compare_parser(sub)
     args = parser.parse_args(argv)
     from .download import DownloadError
 
@@ -498,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     command = {"info": lambda args: info(), "stylize": stylize_command, "train-adain": train_adain_command,
                "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
-               "kit-run": kit_run_command}[args.command]
+               "kit-run": kit_run_command, "compare": compare_command}[args.command]
     try:
         print(command(args))
     except expected as e:
