@@ -295,7 +295,7 @@ def save_grid(out_dir: Path, methods: Sequence[str], pairs: Sequence[Pair], imag
             path = image_path(out_dir, m, p)
             cells.append(load_image(path) if path.is_file() else None)
         rows.append(cells)
-    fig = image_grid(rows, row_labels=[p.label for p in pairs], col_labels=["content", "style", *methods], size=2.0)
+    fig = image_grid(rows, row_labels=[f"{p.content_name}\nx {p.style_name}" for p in pairs], col_labels=["content", "style", *methods], size=2.0)
     path = Path(out_dir) / GRID_NAME
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
