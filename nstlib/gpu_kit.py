@@ -9,7 +9,7 @@ no internet and no `../shared`. Only prepared work fits in that, so the kit spli
 
 `kit-pack` writes into the kit folder: VGG-16's Caffe weights truncated to the deepest layer the jobs
 use, in float16 (relu4_1 for AdaIN: 5.8 MB instead of 59), each job's training images resized so
-that their shorter side is at most the job's load size (JPEG q90; files already small enough are
+that their shorter side is at most the job's load size (JPEG q85; files already small enough are
 copied byte for byte), and `kit.json`: the jobs, where each image came from (registry names and
 paths relative to $NSTLIB_DATASETS_DIR, never a machine path), and every file's sha256.
 
@@ -147,7 +147,7 @@ def _sources(spec: Sequence[str], training: bool = True) -> list[tuple[str, Path
 
 def _pack_image(source: Path, target: Path, size: int) -> None:
     """Copy a JPEG whose shorter side is at most `size` as it is; otherwise write it resized to
-    shorter side `size` (never upscaled here: the trainer upscales when it loads) as JPEG q90."""
+    shorter side `size` (never upscaled here: the trainer upscales when it loads) as JPEG (JPEG_QUALITY)."""
     from PIL import Image
 
     with Image.open(source) as im:
