@@ -458,6 +458,18 @@ def _add_kit_parsers(sub) -> None:
     p.add_argument("--minutes", type=_positive_float, help="time budget per job, overriding the kit's")
     p.add_argument("--init", help="start from this exported model (e.g. the shipped one) instead of fresh weights")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p = sub.add_parser("kit-join", help="rebuild the files kit-run split into parts to bring them back",
+                       description="Files over 15 MiB come back from the GPU machine as <name>.partNN; this joins "
+                                   "them (sha256-checked against summary.json) into --out.")
+    p.add_argument("folder", help="the folder kit-run wrote (with summary.json)")
+    p.add_argument("--out", help="where the joined files go (default: the folder itself)")
+
+
+def kit_join_command(args) -> str:
+    from . import gpu_kit
+
+    joined = gpu_kit.join_parts(args.folder, args.out)
+    return "\n".join(f"joined {p}" for p in joined) or "nothing to join"
 
 
 def kit_pack_command(args) -> str:
@@ -561,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     command = {"info": lambda args: info(), "stylize": stylize_command, "train-adain": train_adain_command,
                "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
-               "kit-run": kit_run_command, "compare": compare_command}[args.command]
+               "kit-run": kit_run_command, "kit-join": kit_join_command,
+               "compare": compare_command}[args.command]
     try:
         print(command(args))
     except expected as e:

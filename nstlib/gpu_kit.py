@@ -294,10 +294,58 @@ def run(kit_dir: str | Path, out_dir: str | Path, only: Sequence[str] | None = N
         budget = (job["minutes"] if minutes is None else minutes) * 60
         log(f"--- {job['name']}: {job['method']} for at most {budget / 60:.1f} min")
         summary["jobs"][job["name"]] = RUNNERS[job["method"]](Path(kit_dir), job, vgg, dev, out_dir, budget, log, init)
+    summary["parts"] = split_large_files(out_dir)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     log(json.dumps(summary, indent=1))
     return summary
+
+
+# The device tool returns files of at most 16 MiB: a CycleGAN generator pair in fp16 is ~45 MB.
+MAX_RETURNED_BYTES = 15 * 2**20
+PART = ".part"
+
+
+def split_large_files(folder: str | Path, limit: int = MAX_RETURNED_BYTES) -> dict[str, dict]:
+    """Split every file in `folder` larger than `limit` into `<name>.part00`, `.part01`, ... (the
+    original is removed) so that it can come back from the GPU machine; returns {name: {"sha256",
+    "bytes", "parts"}} for `join_parts`."""
+    split = {}
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.stat().st_size > limit):
+        digest, size, parts = file_hash(path), path.stat().st_size, []
+        with open(path, "rb") as f:
+            for i, chunk in enumerate(iter(lambda: f.read(limit), b"")):
+                part = path.with_name(f"{path.name}{PART}{i:02d}")
+                part.write_bytes(chunk)
+                parts.append(part.name)
+        path.unlink()
+        split[path.name] = {"sha256": digest, "bytes": size, "parts": parts}
+    return split
+
+
+def join_parts(folder: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Reassemble the files `split_large_files` split, as listed in `folder`/summary.json, into
+    `out_dir` (default `folder`; the parts may lie in a read-only folder); each checked against its
+    sha256. Returns the joined files."""
+    folder = Path(folder)
+    out_dir = Path(out_dir) if out_dir is not None else folder
+    summary = json.loads((folder / "summary.json").read_text())
+    joined = []
+    for name, entry in summary.get("parts", {}).items():
+        target = out_dir / name
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as f:
+            for part in entry["parts"]:
+                if not (folder / part).is_file():
+                    tmp.unlink()
+                    raise FileNotFoundError(f"{folder / part} is missing: cannot rebuild {name}")
+                f.write((folder / part).read_bytes())
+        if file_hash(tmp) != entry["sha256"]:
+            tmp.unlink()
+            raise ValueError(f"{name} rebuilt from {len(entry['parts'])} parts does not match its sha256 in summary.json")
+        os.replace(tmp, target)
+        joined.append(target)
+    return joined
 
 
 def _deadline_callback(budget_s: float, log: Callable[[str], None], every: int = 200):

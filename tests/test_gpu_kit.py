@@ -153,3 +153,22 @@ def test_kit_pack_command_packs_a_real_job(tmp_path, capsys):
     assert main(["kit-pack", "--kit", str(tmp_path / "kit"), "--jobs", "cyclegan"]) == 0
     assert "cyclegan: 200 A, 200 B, 40 samples" in capsys.readouterr().out
     assert gpu_kit.verify(tmp_path / "kit")["jobs"][0]["images"]["samples"]["labels"][0].startswith("horse2zebra/testA/")
+
+
+def test_files_too_large_to_come_back_are_split_and_joined(tmp_path):
+    from nstlib.__main__ import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    big = bytes(range(256)) * 1000  # 256,000 bytes
+    (out / "model.pth").write_bytes(big)
+    (out / "log.txt").write_text("small")
+    parts = gpu_kit.split_large_files(out, limit=100_000)
+    assert parts["model.pth"]["parts"] == ["model.pth.part00", "model.pth.part01", "model.pth.part02"]
+    assert not (out / "model.pth").exists() and (out / "log.txt").is_file()
+    (out / "summary.json").write_text(json.dumps({"parts": parts}))
+    assert main(["kit-join", str(out), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "model.pth").read_bytes() == big
+    (out / "model.pth.part01").write_bytes(b"x" * 100_000)  # a damaged part is caught by the hash
+    with pytest.raises(ValueError, match="does not match"):
+        gpu_kit.join_parts(out, tmp_path)
