@@ -188,6 +188,25 @@ def _download_one(url: str, part: Path, desc: str, expected_bytes: int | None) -
         raise DownloadError(f"transfer interrupted: got {received} of {length} bytes")
 
 
+def read_url(url: str, max_bytes: int = 20 * 2**20) -> bytes:
+    """The bytes at `url`, in memory, for a learner's own image (the picker's URL field): https only
+    (at every redirect), at most `max_bytes`; nothing is cached, and since no hash pins a URL the
+    caller decodes the bytes as an untrusted image. DownloadError on any failure."""
+    _check_scheme(url)
+    request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and int(length) > max_bytes:
+                raise DownloadError(f"{url} is {int(length):,} bytes, more than the {max_bytes:,} allowed")
+            data = response.read(max_bytes + 1)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise DownloadError(f"could not read {url}: {getattr(e, 'reason', e)}") from None
+    if len(data) > max_bytes:
+        raise DownloadError(f"{url} sends more than the {max_bytes:,} bytes allowed")
+    return data
+
+
 def fetch(
     urls: Sequence[str],
     dest: str | Path,
