@@ -38,7 +38,19 @@ from . import data, runtime, weights
 from .download import cache_dir
 
 
-def info() -> str:
+def info(paths: bool = True) -> str:
+    """What this machine has: versions, device, weights and images found. `paths=False` names where
+    each was found (the override variable or the cache) instead of printing the folders, for stored
+    notebook outputs, which must not show the author's machine."""
+    def where(path) -> str:
+        if paths or path is None:
+            return str(path)
+        for label, root in ((weights.ENV_VAR, weights.weights_dir_override()), ("NSTLIB_DATA_DIR", data.data_dir_override()),
+                            ("the cache", cache_dir(create=False))):
+            if root is not None and Path(path).is_relative_to(root):
+                return f"in {label}"
+        return "(a local folder)"
+
     lines = [runtime.describe()]
     has_tv = importlib.util.find_spec("torchvision") is not None
     lines.append(f"torchvision: {'installed' if has_tv else 'not installed'} (nstlib does not need it)")
@@ -46,18 +58,18 @@ def info() -> str:
     override = weights.weights_dir_override()
     lines.append("")
     lines.append("weights, looked up in:")
-    lines.append(f"  {weights.ENV_VAR} = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('weights', create=False)}")
+    lines.append(f"  {weights.ENV_VAR} = {(override if paths else 'set') if override else '(not set)'}")
+    lines.append(f"  cache = {cache_dir('weights', create=False) if paths else 'the download cache'}")
     for name, e in weights.REGISTRY.items():
         local = weights.find_local(e.arch, e.source)
-        status = f"found     {local}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
+        status = f"found     {where(local)}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
         lines.append(f"  {name:<18} {status}")
 
     override = data.data_dir_override()
     lines.append("")
     lines.append("images, looked up in:")
-    lines.append(f"  NSTLIB_DATA_DIR = {override if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('images', create=False)}")
+    lines.append(f"  NSTLIB_DATA_DIR = {(override if paths else 'set') if override else '(not set)'}")
+    lines.append(f"  cache = {cache_dir('images', create=False) if paths else 'the download cache'}")
     for kind in data.KINDS:
         names = data.list_images(kind)
         missing = [n for n in names if data.find_local(n) is None]

@@ -85,6 +85,17 @@ def test_info_command_reports_what_is_found():
         assert "content  13 of 13 found" in text and "style    15 of 15 found" in text
 
 
+def test_info_for_stored_outputs_shows_no_machine_path(tmp_path, monkeypatch):
+    from nstlib.__main__ import info
+
+    weights_dir = tmp_path / "my-secret-folder"
+    weights_dir.mkdir()
+    monkeypatch.setenv("NSTLIB_WEIGHTS_DIR", str(weights_dir))
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    assert "my-secret-folder" in info() and str(tmp_path) not in info(paths=False)
+    assert "NSTLIB_WEIGHTS_DIR = set" in info(paths=False)
+
+
 def test_cli_without_a_command_explains_itself():
     out = subprocess.run([sys.executable, "-m", "nstlib"], capture_output=True, text=True)
     assert out.returncode == 2 and "info" in out.stderr
