@@ -28,6 +28,8 @@ def test_notebook_is_stored_executed_and_clean(path):
     assert first.startswith(f"# {path.name[:2]} · ") and "colab.research.google.com" in first
     printed = "".join(o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream")
     assert "| full mode" in printed, "the stored outputs must come from a full-mode run (describe())"
+    for root in ("/home/", "/Users/", "/root/", "/tmp/", "/work/", "C:\\"):  # no machine path in stored outputs
+        assert root not in printed, f"a stored output shows a machine path ({root}...)"
     sources = "\n".join(c.source for c in nb.cells)
     for heading in ("## Learning goals", "## Setup", "## Summary"):
         assert heading in sources, heading
