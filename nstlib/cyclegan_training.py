@@ -31,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import runtime
-from .checkpoint import check_same_settings, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .checkpoint import (check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps,
+                         save_checkpoint, set_rng_state)
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
                        UNetGenerator, cycle_loss, lsgan_loss)
 from .images import save_image
@@ -178,9 +179,13 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     history: dict[str, list[float]] = {"seconds": [], "eval_step": []}
     step = 0
     path = Path(run_dir) / CHECKPOINT
+    # the two domains' images, by name and hash, when the task keeps them as ImageSets (both tasks do)
+    identity = {role: data_identity(getattr(task, attr)) for role, attr in (("A", "a"), ("B", "b"))
+                if hasattr(getattr(task, attr, None), "items")}
     if path.is_file():
         state = load_checkpoint(path, map_location=device)
         check_same_settings(state["settings"] | {"paired": state["paired"]}, asdict(cfg) | {"paired": paired}, path)
+        check_same_data(state.get("data"), identity, path)
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
@@ -194,7 +199,8 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         return save_checkpoint(path, {"model": model.state_dict(), "opt_g": opt_g.state_dict(),
                                       "opt_d": opt_d.state_dict(), "pools": [p.state_dict() for p in pools],
                                       "task": task.state_dict(), "step": step, "history": history,
-                                      "settings": asdict(cfg), "paired": paired, "rng": rng_state()})
+                                      "settings": asdict(cfg), "paired": paired, "data": identity,
+                                      "rng": rng_state()})
 
     def evaluate(step: int) -> None:
         for g in generators:

@@ -166,3 +166,14 @@ def test_the_registry_task_trains_on_photos_and_paintings_and_tests_on_held_out_
     train, test = training_sources()
     assert set(data.list_images("style")) <= set(train) and disjoint(train, test)
     assert set(test) <= set(data.list_images("content"))
+
+
+def test_a_resume_on_other_images_is_refused(tmp_path):
+    """The checkpoint records each domain's images by name and hash (checkpoint.data_identity)."""
+    task_a = FolderTask(["chicago", "cornell"], ["asheville", "mondrian"], crop=32, load_size=40)
+    train_translation(_cyclegan(1), task_a, tmp_path, steps=1, progress=False, **TINY)
+    other = FolderTask(["chicago", "flowers"], ["asheville", "mondrian"], crop=32, load_size=40)
+    with pytest.raises(ValueError, match="A: without cornell; with new flowers"):
+        train_translation(_cyclegan(1), other, tmp_path, steps=2, progress=False, **TINY)
+    run = train_translation(_cyclegan(1), task_a, tmp_path, steps=2, progress=False, **TINY)  # the same: resumes
+    assert run.step == 2
