@@ -47,11 +47,13 @@ What it measures, and why it matters for the course:
   content relu4_2, style relu1_1..relu5_1) at 256 and 512 px:
   (a) nstlib: `optimize_image` with L-BFGS, no line search (one evaluation per iteration), timed
       as (time of n + 1 iterations - time of 1) / n, so the per-run set-up (target features)
-      drops out while L-BFGS's own bookkeeping and the engine's loop stay in;
+      drops out while L-BFGS's own bookkeeping and the engine's loop stay in; in fp32 (the
+      default) and with precision='bf16' (the VGG under bfloat16 autocast, channels-last);
   (b) the tutorial design (the official PyTorch tutorial's): loss modules inserted into a copy of
       the VGG's nn.Sequential after the named layers, the network cut after the last of them;
   (c) the reference implementations' design: the whole VGG to pool5, then the features picked.
-  (b) and (c) are a bare forward + backward, with no optimizer step: a conservative comparison.
+  (b) and (c) are a bare forward + backward in fp32, with no optimizer step: a conservative
+  comparison.
   Ratios are to (b); below 1 is faster than the tutorial.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
@@ -401,15 +403,16 @@ def bench_engine(sizes, repeats, device):
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        def run_nstlib(n):
+        def run_nstlib(n, precision):
             sync()
             start = time.perf_counter()
-            optimize_image(content, terms, steps=n, vgg=vgg, line_search=None, progress=False)
+            optimize_image(content, terms, steps=n, vgg=vgg, line_search=None, progress=False,
+                           precision=precision)
             sync()
             return time.perf_counter() - start
 
-        def nstlib_eval(n=2):
-            return (run_nstlib(1 + n) - run_nstlib(1)) / n
+        def nstlib_eval(precision, n=2):
+            return (run_nstlib(1 + n, precision) - run_nstlib(1, precision)) / n
 
         model, probes = tutorial_design(vgg, content, style, content_weight, style_weight)
         targets = {l: f for l, f in vgg.extract(content, ENGINE_CONTENT).items()}
@@ -433,7 +436,8 @@ def bench_engine(sizes, repeats, device):
                     + style_weight * sum(style_layer_loss(gram(f[l]), targets[l]) for l in ENGINE_STYLE)
                     / len(ENGINE_STYLE))
 
-        designs = {"(a) nstlib optimize_image": nstlib_eval,
+        designs = {"(a) nstlib optimize_image, fp32": lambda: nstlib_eval("fp32"),
+                   "(a) nstlib optimize_image, bf16": lambda: nstlib_eval("bf16"),
                    "(b) tutorial: loss modules in a Sequential": lambda: timed(tutorial_loss),
                    "(c) reference: VGG to pool5, pick features": lambda: timed(full_loss)}
         times = {name: [] for name in designs}
