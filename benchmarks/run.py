@@ -61,7 +61,6 @@ Each other time is the median of `--repeats` runs after one warm-up run.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import tempfile
 import time

@@ -29,10 +29,10 @@ Choices, stated once:
   from 1e6 to 1e8 at iteration 2 and stay there). line_search=None gives one evaluation per
   iteration for those who want to see that. Adam (lr in logit units) is the alternative.
 * Precision (`precision`, default `runtime.precision()`: fp32 unless NSTLIB_PRECISION=bf16): with
-  'bf16' the VGG runs under bfloat16 autocast in channels-last memory (about 2x faster on CPUs
-  with AVX-512-bf16 or AMX, and on CUDA), while the logits z, the targets (computed once, in
-  float32), the features once they leave the VGG, the Gram matrices, the loss sums and the
-  optimizer's state stay float32.
+  'bf16' the VGG runs under bfloat16 autocast in channels-last memory (1.8x faster per evaluation
+  on a 2-core AVX-512-bf16 CPU, `benchmarks/run.py --only engine`), while the logits z, the
+  targets (computed once, in float32), the features once they leave the VGG, the Gram matrices,
+  the loss sums and the optimizer's state stay float32.
 * A non-finite loss stops the run with a warning and keeps the last good image; Ctrl-C
   (KeyboardInterrupt) stops it and returns the best image so far. `result.image` is always the
   image with the lowest total loss seen.
