@@ -5,6 +5,7 @@
     python benchmarks/run.py --only adain                             # AdaIN inference and training
     python benchmarks/run.py --only stylebank                         # StyleBank inference and training
     python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
+    python benchmarks/run.py --only engine --repeats 7                # nstlib vs textbook designs
 
 What it measures, and why it matters for the course:
 * One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
@@ -40,6 +41,21 @@ What it measures, and why it matters for the course:
   Notebook 07's CPU setting (U-Net generators of depth 5 and width 32, 32 px crops, batch 4) is
   timed too. Channels-last and float16 autocast on CUDA for inference; training stays float32, as
   in the notebook.
+* The engine against two textbook designs, written here in our own words, in one process and
+  alternating (A B C A B C ...) so that a busy moment hurts all three alike: one Gatys loss
+  evaluation (forward + backward to the image) with the course's settings (VGG-16, Caffe weights,
+  content relu4_2, style relu1_1..relu5_1) at 256 and 512 px:
+  (a) nstlib: `optimize_image` with L-BFGS, no line search (one evaluation per iteration), timed
+      as (time of n + 1 iterations - time of 1) / n, so the per-run set-up (target features)
+      drops out while L-BFGS's own bookkeeping and the engine's loop stay in; in fp32 (the
+      default) and with precision='bf16' (the VGG under bfloat16 autocast, channels-last);
+  (b) the tutorial design (the official PyTorch tutorial's): loss modules inserted into a copy of
+      the VGG's nn.Sequential after the named layers, the network cut after the last of them;
+  (c) the reference implementations' design: the whole VGG to pool5, then the features picked.
+  (b) and (c) are a bare forward + backward in fp32, with no optimizer step (a conservative
+  comparison), and use their own textbook losses (`textbook_gram`: autograd's backward), never
+  nstlib's, so that the engine's improvements do not speed up its baselines.
+  Ratios are to (b); below 1 is faster than the tutorial.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
@@ -309,13 +325,156 @@ def bench_cyclegan(repeats, device):
     return rows
 
 
+ENGINE_CONTENT = ("relu4_2",)  # the course's layers (nstlib.stylize.PRESETS["course"])
+ENGINE_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+class _Normalize(torch.nn.Module):
+    """The first module of the tutorial's Sequential: RGB [0, 1] -> the weights' convention."""
+
+    def __init__(self, vgg):
+        super().__init__()
+        self.vgg = [vgg]  # a list: not a submodule, only its normalize() is used
+
+    def forward(self, x):
+        return self.vgg[0].normalize(x)
+
+
+def textbook_gram(f):
+    """The baselines' own Gram matrix, as textbooks write it (autograd differentiates both
+    factors); normalised like nstlib's, G = F F^T / M, so that all designs compute one loss."""
+    b, n, h, w = f.shape
+    f = f.reshape(b * n, h * w)
+    return (f @ f.t() / (h * w))[None]
+
+
+def textbook_content(f, target):
+    return 0.5 * (f - target).pow(2).sum()
+
+
+def textbook_style(f, target_gram):
+    return (textbook_gram(f) - target_gram).pow(2).sum() / (4 * f.shape[1] ** 2)
+
+
+class _LossProbe(torch.nn.Module):
+    """A transparent module of the tutorial design: records its loss on what passes through."""
+
+    def __init__(self, target: torch.Tensor, style: bool, weight: float):
+        super().__init__()
+        self.target, self.style, self.weight = target, style, weight
+        self.loss = None
+
+    def forward(self, x):
+        self.loss = self.weight * (textbook_style(x, self.target) if self.style
+                                   else textbook_content(x, self.target))
+        return x
+
+
+def tutorial_design(vgg, content, style, content_weight, style_weight):
+    """Baseline (b): a new nn.Sequential holding the VGG's own layers (same weights), with a loss
+    module after each named layer, built up to the last one. Returns (model, probes)."""
+    model, probes = torch.nn.Sequential(_Normalize(vgg)), []
+    wanted = set(ENGINE_CONTENT) | set(ENGINE_STYLE)
+    for name, layer in zip(vgg.layer_names, vgg.features):
+        model.append(layer)
+        if name in wanted:
+            with torch.no_grad():
+                if name in ENGINE_CONTENT:
+                    probe = _LossProbe(model(content), False, content_weight)
+                else:
+                    probe = _LossProbe(textbook_gram(model(style)), True, style_weight / len(ENGINE_STYLE))
+            model.append(probe)
+            probes.append(probe)
+            wanted.discard(name)
+            if not wanted:
+                break  # trimmed: nothing after the last loss runs
+    return model, probes
+
+
+def full_forward(vgg, x, layers):
+    """Baseline (c): every layer to pool5, keeping the requested ones on the way."""
+    out, h = {}, vgg.normalize(x)
+    for name, layer in zip(vgg.layer_names, vgg.features):
+        h = layer(h)
+        if name in layers:
+            out[name] = h
+    return out
+
+
+def bench_engine(sizes, repeats, device):
+    """Seconds per evaluation for (a) nstlib, (b) the tutorial design, (c) the full forward; see
+    the module docstring. Returns rows (design, size, median seconds, ratio to (b))."""
+    vgg = VGGFeatures("vgg16", "caffe").to(device)  # all the way to pool5, for (c)
+    rows = []
+    for size in sizes:
+        gen = torch.Generator().manual_seed(0)
+        content = torch.rand(1, 3, size, size, generator=gen).to(device)
+        style = torch.rand(1, 3, size, size, generator=gen).to(device)
+        content_weight, style_weight = 512 * 512 / (size * size), 1e3  # stylize's, for this size
+        terms = [ContentTerm(content, ENGINE_CONTENT, weight=content_weight),
+                 StyleTerm(style, ENGINE_STYLE, weight=style_weight)]
+
+        def sync():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        def run_nstlib(n, precision):
+            sync()
+            start = time.perf_counter()
+            optimize_image(content, terms, steps=n, vgg=vgg, line_search=None, progress=False,
+                           precision=precision)
+            sync()
+            return time.perf_counter() - start
+
+        def nstlib_eval(precision, n=2):
+            return (run_nstlib(1 + n, precision) - run_nstlib(1, precision)) / n
+
+        model, probes = tutorial_design(vgg, content, style, content_weight, style_weight)
+        targets = {l: f for l, f in vgg.extract(content, ENGINE_CONTENT).items()}
+        targets |= {l: textbook_gram(f) for l, f in vgg.extract(style, ENGINE_STYLE).items()}
+
+        def timed(loss_fn):
+            x = content.clone().requires_grad_(True)
+            sync()
+            start = time.perf_counter()
+            loss_fn(x).backward()
+            sync()
+            return time.perf_counter() - start
+
+        def tutorial_loss(x):
+            model(x)
+            return sum(p.loss for p in probes)
+
+        def full_loss(x):
+            f = full_forward(vgg, x, set(ENGINE_CONTENT) | set(ENGINE_STYLE))
+            return (content_weight * sum(textbook_content(f[l], targets[l]) for l in ENGINE_CONTENT)
+                    + style_weight * sum(textbook_style(f[l], targets[l]) for l in ENGINE_STYLE)
+                    / len(ENGINE_STYLE))
+
+        designs = {"(a) nstlib optimize_image, fp32": lambda: nstlib_eval("fp32"),
+                   "(a) nstlib optimize_image, bf16": lambda: nstlib_eval("bf16"),
+                   "(b) tutorial: loss modules in a Sequential": lambda: timed(tutorial_loss),
+                   "(c) reference: VGG to pool5, pick features": lambda: timed(full_loss)}
+        times = {name: [] for name in designs}
+        for fn in designs.values():
+            fn()  # warm-up
+        for _ in range(repeats):  # alternating: A B C A B C ...
+            for name, fn in designs.items():
+                times[name].append(fn())
+        base = statistics.median(times["(b) tutorial: loss modules in a Sequential"])
+        for name in designs:
+            median = statistics.median(times[name])
+            rows.append((name, f"{size}x{size}", median, median / base))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
-                                                         "cyclegan"], default=None)
+                                                         "cyclegan", "engine"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
@@ -329,6 +488,14 @@ def main():
         print(f"|{'-' * 9}|{'-' * 11}|{'-' * 15}|{'-' * 16}|{'-' * 14}|{'-' * 10}|")
         for arch, size, per_it, per_eval, gflop, rate in bench_iteration(args.sizes, args.repeats, device):
             print(f"| {arch:<7} | {size:>9} | {per_it:13.3f} | {per_eval:14.3f} | {gflop:12.1f} | {rate:8.1f} |")
+
+    if args.only in (None, "engine"):
+        print(f"\nOne Gatys loss evaluation (forward + backward), course settings, real VGG-16 weights: "
+              f"nstlib vs textbook designs (median of {args.repeats}, alternating)")
+        print(f"| {'design':<44} | {'input':>9} | {'s / evaluation':>14} | {'vs (b)':>6} |")
+        print(f"|{'-' * 46}|{'-' * 11}|{'-' * 16}|{'-' * 8}|")
+        for name, size, seconds, ratio in bench_engine(args.sizes, args.repeats, device):
+            print(f"| {name:<44} | {size:>9} | {seconds:14.3f} | {ratio:6.2f} |")
 
     if args.only in (None, "stylize"):
         print(f"\nWhole stylisation, tubingen x starry_night, course defaults, {args.stylize_steps} L-BFGS "

@@ -12,7 +12,9 @@ style on the Gram matrices of several (conv1_1 ... conv5_1).
   the mean, or torchvision's mean/std) is applied inside, as the weights registry says.
 * `extract` returns exactly the requested layers and runs the network only up to the deepest of
   them; `up_to=` drops the unused layers from memory altogether (AdaIN's encoder stops at relu4_1).
-* ReLUs are not in-place, so `conv4_2` really is the pre-activation and `relu4_2` its rectified copy.
+* `conv4_2` really is the pre-activation and `relu4_2` its rectified copy: the ReLU modules are not
+  in-place, and `extract` rectifies in place only where the convolution's output was not asked for
+  (which saves writing a copy of each of the largest tensors).
 * The network is frozen (no parameter gradients) and always in eval mode; gradients still flow to
   the input image, which is what the optimisation needs.
 """
@@ -120,7 +122,13 @@ class VGGFeatures(nn.Module):
         h = self.normalize(x.to(self.mean.dtype))
         out = {}
         for index in range(max(wanted) + 1):
-            h = self.features[index](h)
+            layer = self.features[index]
+            if isinstance(layer, vgg.ReLU) and index - 1 not in wanted:
+                # nobody asked for the conv output before this ReLU: overwrite it (the ReLU's
+                # backward needs only its own output, the conv's backward never needs its output)
+                h = layer(h, inplace=True)
+            else:
+                h = layer(h)
             if index in wanted:
                 out[wanted[index]] = h
         return {n: out[n] for n in names}

@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import color
+from . import color, runtime
 from .features import VGGFeatures, load_vgg
 from .images import MIN_SIDE, check_image, load_image, load_mask, resize
 from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_image
@@ -108,6 +108,7 @@ def stylize(
     progress: bool = True,
     callback: Callable[[int, torch.Tensor, dict], None] | None = None,
     callback_every: int = 10,
+    precision: str | None = None,
 ) -> StylizeResult:
     """Paint the content image in the style of the style image(s); returns a `StylizeResult`.
 
@@ -127,9 +128,12 @@ def stylize(
     vgg: an extractor to reuse across calls (it then decides the network, not preset/arch/pooling);
         device: default the extractor's, else the best available; seed: of the noise start.
     progress, callback(step, image, losses), callback_every: as in `optimize_image`, per scale.
+    precision: 'fp32' or 'bf16' for the VGG (see `optimize_image`); None: `runtime.precision()`,
+        fp32 unless NSTLIB_PRECISION=bf16.
     Ctrl-C stops the current scale, skips the rest and returns the best image so far.
     """
     start = time.perf_counter()
+    precision = runtime.precision(precision)  # a bad value fails here, before anything slow
     s = resolve_settings(preset, content_layers=content_layers, style_layers=style_layers,
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          arch=arch, pooling=pooling)
@@ -175,7 +179,8 @@ def stylize(
             if preserve_colors == "luminance":
                 start_image = color.luminance(start_image)
         result = optimize_image(start_image, terms, steps=scale_steps, optimizer=optimizer, lr=lr, vgg=vgg,
-                                callback=callback, callback_every=callback_every, progress=progress)
+                                callback=callback, callback_every=callback_every, progress=progress,
+                                precision=precision)
         stages.append((scale_size, result))
         image = result.image
         if result.stopped == "interrupted":
@@ -186,7 +191,7 @@ def stylize(
         image = color.transfer_luminance(image, c)
     settings = dict(s, size=size, steps=list(steps_per_scale), scales=list(sizes[:-1]), init=init,
                     optimizer=optimizer, preserve_colors=preserve_colors, style_scale=style_scale,
-                    style_blend_weights=blend, preset=preset, device=str(device))
+                    style_blend_weights=blend, preset=preset, device=str(device), precision=precision)
     return StylizeResult(image=image, history=stages[-1][1].history, stages=stages,
                          seconds=time.perf_counter() - start, settings=settings)
 

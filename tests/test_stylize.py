@@ -129,3 +129,13 @@ def test_bad_images_and_masks(photo, tmp_path):
         stylize(photo, str(tmp_path / "missing.jpg"), **TINY)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         stylize(photo, "starry_night", masks=[torch.full((8, 8), 3.0)], **TINY)
+
+
+def test_bf16_precision_is_passed_on_and_recorded(photo):
+    fp32 = stylize(photo, "starry_night", size=64, steps=5, progress=False)
+    bf16 = stylize(photo, "starry_night", size=64, steps=5, progress=False, precision="bf16")
+    assert (fp32.settings["precision"], bf16.settings["precision"]) == ("fp32", "bf16")
+    assert bf16.image.dtype == torch.float32 and bf16.image.shape == photo.shape
+    assert bf16.history["total"][-1] == pytest.approx(fp32.history["total"][-1], rel=0.05)
+    with pytest.raises(ValueError, match="precision"):
+        stylize(photo, "starry_night", precision="fp8", **TINY)
