@@ -364,6 +364,19 @@ def _deadline_callback(budget_s: float, log: Callable[[str], None], every: int =
     return callback
 
 
+def _job_result(trained, record: dict, path: Path, digest: str, losses) -> dict:
+    """What summary.json says of a finished job: steps, time, speed, the last 50 steps' mean losses
+    and the exported file."""
+    return {"steps": trained.step, "seconds": round(record["seconds"], 1),
+            "steps_per_s": round(trained.step / max(record["seconds"], 1e-9), 2),
+            "final_loss": {k: round(sum(v[-50:]) / len(v[-50:]), 4) for k, v in trained.history.items()
+                           if k in losses and v},
+            "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
+
+
+GAN_CURVES = ("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B")
+
+
 def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                init: Path | None) -> dict:
     from . import adain
@@ -400,11 +413,7 @@ def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Pat
                       init={"file": Path(init).name, "sha256": file_hash(init), "record": training_record(init)})
     path = out_dir / f"{job['name']}_decoder_vgg16.pth"
     digest = adain.export_decoder(model, path, record)
-    result = {"steps": trained.step, "seconds": round(record["seconds"], 1),
-              "steps_per_s": round(trained.step / max(record["seconds"], 1e-9), 2),
-              "final_loss": {k: round(sum(v[-50:]) / len(v[-50:]), 4) for k, v in trained.history.items()
-                             if k in ("content", "style", "total") and v},
-              "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
+    result = _job_result(trained, record, path, digest, ("content", "style", "total"))
     try:  # the model is safe on disk: a failed measurement must not cost the run
         result["fps"] = {"size": job["fps_size"], **adain_fps(model, device, job["fps_size"])}
     except RuntimeError as e:
@@ -480,17 +489,13 @@ def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: 
     write_samples(model.G, task, out_dir / f"{job['name']}_samples.jpg")
     trained.settings.update(crop=crop, load_size=job["sizes"]["A"])
     record = training_summary(trained, job["images"]["A"]["labels"], job["images"]["B"]["labels"], device,
-                              curves=("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B"))
+                              curves=GAN_CURVES)
     record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
                   f"{job['name']!r}, {budget_s / 60:g} min)" + (f" --init {Path(init).as_posix()}" if init else ""),
                   stopped=trained.stopped, notes=job["notes"], samples=job["images"]["samples"]["labels"])
     path = out_dir / f"{job['name']}_generators.pth"
     digest = export_generators(model.G, model.F, path, domains=("A", "B"), settings=job["model"], training=record)
-    result = {"steps": trained.step, "seconds": round(record["seconds"], 1),
-              "steps_per_s": round(trained.step / max(record["seconds"], 1e-9), 2),
-              "final_loss": {k: round(sum(v[-50:]) / len(v[-50:]), 4) for k, v in trained.history.items()
-                             if k in ("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B") and v},
-              "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
+    result = _job_result(trained, record, path, digest, GAN_CURVES)
     log(json.dumps(result))
     return result
 
