@@ -256,8 +256,6 @@ def _add_stylize_parser(sub) -> None:
 
 def stylize_command(args) -> str:
     """Run `python -m nstlib stylize`; returns the line to print. Raises ValueError on bad input."""
-    import torch
-
     from . import images, stylize
 
     _check_source(args.content, "content")
