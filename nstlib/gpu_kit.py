@@ -151,14 +151,12 @@ def _pack_image(source: Path, target: Path, size: int) -> None:
     from PIL import Image
 
     with Image.open(source) as im:
-        small_jpeg = im.format == "JPEG" and min(im.size) <= size and im.mode == "RGB"
+        small = min(im.size) <= size  # the shorter side does not depend on the EXIF orientation
+        small_jpeg = small and im.format == "JPEG" and im.mode == "RGB"
     if small_jpeg:
         shutil.copyfile(source, target)
         return
-    x = load_image(source)
-    if min(x.shape[-2:]) > size:
-        x = load_image(source, size=size)
-    to_pil(x).save(target, quality=JPEG_QUALITY)
+    to_pil(load_image(source, size=None if small else size)).save(target, quality=JPEG_QUALITY)  # decoded once
 
 
 def pack(kit_dir: str | Path, jobs: Sequence[Job] | None = None, max_mib: float = MAX_KIT_MIB,
