@@ -321,7 +321,7 @@ def _add_training_arguments(p, d, steps_help: str, exported: str) -> None:
 
 def _check_training_paths(args) -> None:
     """--run-dir a folder (its checkpoint a file), --export a file: checked before anything loads."""
-    from .checkpoint import check_file_target, check_run_dir
+    from .training import check_file_target, check_run_dir
 
     check_run_dir(args.run_dir)
     if args.export:
@@ -336,7 +336,7 @@ def _check_crop(args) -> None:
 
 def train_adain_command(args) -> str:
     from . import adain, adain_training, datasets, runtime
-    from .checkpoint import training_summary
+    from .training import training_summary
 
     _check_crop(args)
     device = runtime.get_device(_device(args.device))
@@ -379,7 +379,7 @@ def _add_train_stylebank_parser(sub) -> None:
 
 def train_stylebank_command(args) -> str:
     from . import datasets, runtime
-    from .checkpoint import training_summary
+    from .training import training_summary
     from .features import VGGFeatures
     from .stylebank import StyleBank, export_stylebank
     from .stylebank_training import CONTENT_LAYER, train_stylebank

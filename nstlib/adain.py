@@ -257,7 +257,7 @@ def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None)
     less than one 8-bit grey level) with the encoder's arch and an optional record of how it was
     trained (data, steps, time, loss curve: `training_record` reads it back); returns the sha256
     for data/models.tsv. Written atomically."""
-    from .checkpoint import save_checkpoint
+    from .training import save_checkpoint
 
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.decoder.state_dict().items()}
     path = save_checkpoint(path, {"arch": model.encoder.vgg.arch, "scales": model.encoder.scales, "decoder": state,
@@ -267,7 +267,7 @@ def export_decoder(model: AdaIN, path: str | Path, training: dict | None = None)
 
 def load_decoder(model: AdaIN, path: str | Path) -> AdaIN:
     """Load weights saved by `export_decoder` into `model` (as float32); checks the arch."""
-    from .checkpoint import load_checkpoint
+    from .training import load_checkpoint
 
     saved = load_checkpoint(path)
     if saved.get("arch") != model.encoder.vgg.arch:

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib, runtime
-from .checkpoint import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .training import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 

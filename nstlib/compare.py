@@ -40,6 +40,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import metrics
+from .files import atomic_write
 from .datasets import HELD_OUT
 
 METHODS = ("gatys", "adain", "stylebank", "johnson")
@@ -187,13 +188,10 @@ def read_rows(path: Path) -> list[dict]:
 
 def write_rows(path: Path, rows: Sequence[dict]) -> None:
     """Write the CSV beside its place, then rename: an interruption leaves the previous table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _key(row: dict) -> tuple[str, str, str]:
@@ -297,14 +295,11 @@ def save_grid(out_dir: Path, methods: Sequence[str], pairs: Sequence[Pair], imag
         rows.append(cells)
     fig = image_grid(rows, row_labels=[f"{p.content_name}\nx {p.style_name}" for p in pairs], col_labels=["content", "style", *methods], size=2.0)
     path = Path(out_dir) / GRID_NAME
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

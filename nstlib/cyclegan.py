@@ -216,7 +216,7 @@ def export_generators(G: nn.Module, F_: nn.Module, path, domains: tuple[str, str
     """Save a trained pair of ResNet generators, G: A -> B and F: B -> A, in float16 (half the
     bytes), with the domains' names, the generator settings (`blocks`, `width`, `norm`) and an
     optional training record (`models.training_record` reads it); atomic; returns the sha256."""
-    from .checkpoint import save_checkpoint
+    from .training import save_checkpoint
     from .download import file_hash
 
     if not isinstance(G, ResnetGenerator) or not isinstance(F_, ResnetGenerator):
@@ -229,7 +229,7 @@ def export_generators(G: nn.Module, F_: nn.Module, path, domains: tuple[str, str
 
 def load_generators(path) -> tuple[ResnetGenerator, ResnetGenerator]:
     """(G: A -> B, F: B -> A) saved by `export_generators`, in float32, eval mode, on the CPU."""
-    from .checkpoint import load_checkpoint
+    from .training import load_checkpoint
 
     saved = load_checkpoint(path)
     if saved.get("kind") != "cyclegan":

@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import runtime
-from .checkpoint import (check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps,
+from .training import (check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps,
                          save_checkpoint, set_rng_state)
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
                        UNetGenerator, cycle_loss, lsgan_loss)

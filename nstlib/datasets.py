@@ -10,7 +10,7 @@ random 256 x 256 crop; content and style images are drawn independently (unpaire
     content, style = next(batches)                           # two (8, 3, 256, 256) tensors
 
 All randomness comes from the one `torch.Generator` passed in, so a checkpoint that saves its
-state resumes the exact sequence of batches (nstlib.checkpoint).
+state resumes the exact sequence of batches (nstlib.training).
 """
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from typing import Iterable
 import torch
 
 from . import data
+from .files import is_image_file
 from .images import ImageError, load_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 # Registry images that the shipped models (AdaIN's decoder, the StyleBank) never saw: notebooks 05
@@ -130,7 +129,7 @@ def _expand(source: str | Path) -> list[str | Path]:
             return list(training_sets.dataset_files(*spec, training=True))
     path = Path(source).expanduser()
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return sorted(p for p in path.rglob("*") if is_image_file(p) and p.is_file())
     if path.is_file():
         return [path]
     raise FileNotFoundError(f"{source}: neither a folder, an image file, a registry name nor a training set")

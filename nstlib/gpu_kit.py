@@ -379,7 +379,7 @@ def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Pat
                init: Path | None) -> dict:
     from . import adain
     from .adain_training import train_decoder, write_samples
-    from .checkpoint import training_summary
+    from .training import training_summary
     from .datasets import ImageSet
 
     content, style = (ImageSet(kit_dir / job["images"][role]["folder"], job["sizes"][role]).preload(device)
@@ -446,7 +446,7 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
 
 def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                   init: Path | None) -> dict:
-    from .checkpoint import training_summary
+    from .training import training_summary
     from .cyclegan import export_generators, load_generators
     from .cyclegan_training import CycleGAN, train_translation, write_samples
     from .translation_task import FolderTask

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .files import atomic_write
+
 MIN_SIDE = 32  # VGG halves the image five times; below this the deepest layers are 1x1 or empty
 Size = Union[int, Sequence[int], None]
 
@@ -365,24 +367,17 @@ def _save_options(fmt: str) -> dict:
 def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
     """Save one image tensor to `path` (format from the suffix: .png, .jpg, ...); returns the path.
 
-    The file is written beside the target, flushed to disk and renamed, so a failed save leaves any
-    existing file intact. Missing parent directories are created.
+    The file is written atomically (files.atomic_write), so a failed save leaves any existing file
+    intact. Missing parent directories are created.
     """
     path = Path(path).expanduser()
     fmt = output_format(path, trial=False)
     image = to_pil(x)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(tmp, format=fmt, **_save_options(fmt))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # durable before the rename replaces an existing file
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            image.save(tmp, format=fmt, **_save_options(fmt))
     except OSError as e:
         raise OSError(f"{path}: cannot write the image ({e.strerror or e})") from None
-    finally:
-        if tmp.is_file():  # only after a failure: a successful save renamed it
-            tmp.unlink()
     return path
 
 

@@ -539,7 +539,7 @@ def pretrained(style: str = "scream") -> TransformNet:
 def export_transform_net(model: TransformNet, path: str | Path, training: dict | None = None) -> str:
     """Save a TransformNet (one style or CIN) in float16 with its settings, style names and an optional
     training record (`models.training_record`); atomic; returns the sha256."""
-    from .checkpoint import save_checkpoint
+    from .training import save_checkpoint
     from .download import file_hash
 
     state = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()
@@ -552,7 +552,7 @@ def export_transform_net(model: TransformNet, path: str | Path, training: dict |
 
 def load_transform_net(path: str | Path) -> TransformNet:
     """A TransformNet saved by `export_transform_net`, in float32, eval mode, on the CPU."""
-    from .checkpoint import load_checkpoint
+    from .training import load_checkpoint
 
     saved = load_checkpoint(path)
     if saved.get("kind") != "johnson":

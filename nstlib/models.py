@@ -62,7 +62,7 @@ def shipped_model(name: str) -> Path:
 
 def training_record(path: str | Path) -> dict:
     """How an exported model was trained, as its exporter stored it under 'training' (settings,
-    images, steps, seconds, device, loss curves: `checkpoint.training_summary`); {} if not recorded."""
-    from .checkpoint import load_checkpoint
+    images, steps, seconds, device, loss curves: `training.training_summary`); {} if not recorded."""
+    from .training import load_checkpoint
 
     return load_checkpoint(path).get("training", {})

@@ -159,7 +159,7 @@ def parameter_count(module: nn.Module) -> int:
 def export_stylebank(model: StyleBank, path: str | Path, training: dict | None = None) -> str:
     """Save every weight in float16 (half the bytes), the style names and an optional record of
     how it was trained (`models.training_record` reads it back); atomic; returns the sha256."""
-    from .checkpoint import save_checkpoint
+    from .training import save_checkpoint
     from .download import file_hash
 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
@@ -170,7 +170,7 @@ def export_stylebank(model: StyleBank, path: str | Path, training: dict | None =
 
 def load_stylebank(path: str | Path) -> StyleBank:
     """A StyleBank saved by `export_stylebank`, in float32, eval mode, on the CPU."""
-    from .checkpoint import load_checkpoint
+    from .training import load_checkpoint
 
     saved = load_checkpoint(path)
     if saved.get("kind") != "stylebank" or saved.get("widths") != list(WIDTHS):

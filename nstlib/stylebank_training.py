@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from .training import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
 from .datasets import ImageSet
 from .features import VGGFeatures
 from .images import load_image

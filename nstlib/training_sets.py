@@ -65,8 +65,8 @@ from pathlib import Path
 
 from .data import data_dir_override, shipped_file
 from .download import cache_dir, fetch, file_hash
+from .files import is_image_file
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 DATASETS_ENV = "NSTLIB_DATASETS_DIR"
 
 
@@ -415,7 +415,7 @@ def verify(name: str, rehash: bool = True) -> list[str]:
 # ----------------------------------------------------------------------------- full archives
 
 def count_images(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sum(1 for p in folder.iterdir() if is_image_file(p))
 
 
 def check_layout(root: Path, entry: TrainingSet) -> dict[str, Path]:

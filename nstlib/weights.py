@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import vgg
-from .checkpoint import _fsync_dir
 from .download import HashMismatchError, cache_dir, check_hash, fetch, file_hash
+from .files import atomic_write
 
 KERAS_PRIMARY = "https://storage.googleapis.com/tensorflow/keras-applications"
 KERAS_MIRROR = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1"
@@ -217,30 +216,19 @@ def _convert(e: WeightsEntry, original: Path) -> dict[str, torch.Tensor]:
 
 
 def _save_atomic(state: dict, path: Path, expect_sha256: str | None = None, label=None) -> str:
-    """torch.save `state` to `path` atomically and durably; returns the file's sha256.
-
-    The bytes go to `.<name>.part/<name>` beside the target (the same file name, so torch writes the
-    same archive as a direct save: a conversion of the public file reproduces the pinned hash), are
-    fsync'ed, hash-checked against `expect_sha256` if given, then renamed. On any failure the
-    `.part` folder is removed and an existing `path` is left as it was."""
-    part_dir = path.with_name(f".{path.name}.part")
-    part = part_dir / path.name
-    try:
-        part_dir.mkdir(parents=True, exist_ok=True)
+    """torch.save `state` to `path` atomically and durably (files.atomic_write, which keeps the file
+    name, so torch writes the same archive as a direct save and a conversion of the public file
+    reproduces the pinned hash); hash-checked against `expect_sha256` if given before the rename.
+    Returns the file's sha256. On any failure an existing `path` is left as it was."""
+    with atomic_write(path) as part:
         torch.save(state, part)
-        with open(part, "rb+") as f:
-            os.fsync(f.fileno())
         digest = file_hash(part)
         if expect_sha256 is not None and digest != expect_sha256:
             raise HashMismatchError(
                 f"{label or path}: its converted weights have sha256 {digest}, expected the registry's "
                 f"{expect_sha256}; it is corrupt or not the file the registry names. Nothing was cached."
             )
-        os.replace(part, path)
-        _fsync_dir(path.parent)
-        return digest
-    finally:
-        shutil.rmtree(part_dir, ignore_errors=True)
+    return digest
 
 
 # ----------------------------------------------------------------------------- verification
@@ -268,9 +256,8 @@ def _write_stamp(path: Path, sha256: str) -> None:
         stamps = _read_stamps()
         st = path.stat()
         stamps[str(path.resolve())] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-        tmp = directory / (STAMPS + ".part")
-        tmp.write_text(json.dumps(stamps, indent=1), encoding="utf-8")
-        os.replace(tmp, directory / STAMPS)
+        with atomic_write(directory / STAMPS) as tmp:
+            tmp.write_text(json.dumps(stamps, indent=1), encoding="utf-8")
     except OSError:
         pass  # a read-only cache: the file is hashed again next time, which is only slower
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from nstlib import data
-from nstlib.checkpoint import load_checkpoint
+from nstlib.training import load_checkpoint
 from nstlib.cyclegan_training import CHECKPOINT, CycleGAN, Pix2Pix, lr_factor, train_translation
 from nstlib.datasets import ImageSet
 from nstlib.images import load_image, save_image
@@ -169,7 +169,7 @@ def test_the_registry_task_trains_on_photos_and_paintings_and_tests_on_held_out_
 
 
 def test_a_resume_on_other_images_is_refused(tmp_path):
-    """The checkpoint records each domain's images by name and hash (checkpoint.data_identity)."""
+    """The checkpoint records each domain's images by name and hash (training.data_identity)."""
     task_a = FolderTask(["chicago", "cornell"], ["asheville", "mondrian"], crop=32, load_size=40)
     train_translation(_cyclegan(1), task_a, tmp_path, steps=1, progress=False, **TINY)
     other = FolderTask(["chicago", "flowers"], ["asheville", "mondrian"], crop=32, load_size=40)

@@ -11,7 +11,7 @@ from nstlib.losses import gram, style_layer_loss
 from nstlib.stylebank import StyleBank, build_bank, build_decoder, build_encoder, parameter_count
 from nstlib.stylebank_training import (CHECKPOINT, StyleBankSettings, perceptual_losses, style_targets,
                                        train_stylebank)
-from nstlib.checkpoint import load_checkpoint
+from nstlib.training import load_checkpoint
 
 
 def _images(seed, n=2, h=32, w=40):

@@ -1,4 +1,4 @@
-"""nstlib.checkpoint (atomic saves, every RNG restored) and nstlib.datasets (image sets, crops,
+"""nstlib.training (atomic saves, every RNG restored) and nstlib.datasets (image sets, crops,
 unpaired batches from one generator)."""
 import random
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nstlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nstlib.training import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nstlib.datasets import ImageSet, UnpairedBatches
 
 
@@ -39,7 +39,7 @@ def test_checkpoint_saves_are_atomic_and_damage_is_reported(tmp_path, monkeypatc
         save_checkpoint(path, {"step": 2})
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1  # the previous checkpoint survived
-    assert not (tmp_path / "run" / "c.pt.tmp").exists()
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["c.pt"]  # no half-written file left
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(path)
@@ -123,7 +123,7 @@ def test_checkpoints_and_exports_are_fsynced_before_the_rename(tmp_path, monkeyp
     """Issue 24, 14: atomic but not durable; a power cut could leave a renamed, empty checkpoint."""
     import os
 
-    from nstlib.checkpoint import save_checkpoint
+    from nstlib.training import save_checkpoint
 
     calls = []
     real_fsync, real_replace = os.fsync, os.replace

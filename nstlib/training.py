@@ -7,8 +7,8 @@ on each CUDA device, and the data loader's own generator). Then training N steps
 resuming for M more gives the same weights as training N + M steps in one go (tests check this
 bit for bit on the CPU).
 
-Checkpoints are written atomically: to `<name>.tmp` beside the target, then renamed, so a crash or
-Ctrl-C during the save leaves the previous checkpoint intact. They load with
+Checkpoints are written atomically (files.atomic_write: beside the target, then renamed), so a crash
+or Ctrl-C during the save leaves the previous checkpoint intact. They load with
 `torch.load(weights_only=True)`: only tensors, numbers, strings and containers, never code.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from .files import atomic_write
 
 
 def rng_state(*generators: torch.Generator) -> dict:
@@ -85,35 +87,12 @@ def check_run_dir(run_dir: str | os.PathLike, checkpoint: str = "checkpoint.pt")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically and durably (fsync
-    before the rename, and of the folder after it); returns the path."""
+    """Write `state` (state dicts, step, RNG states, ...) to `path` atomically and durably
+    (files.atomic_write); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_write(path) as tmp:
         torch.save(state, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where a folder cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
