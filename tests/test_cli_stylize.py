@@ -160,3 +160,19 @@ def test_help_states_the_overwrite_rule(capsys):
         main(["stylize", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "never one of the inputs, and an existing file only with --force" in text
+
+
+@pytest.mark.parametrize("device", ["toaster", "meta", "mps", "cuda:7"])
+def test_the_device_check_is_runtime_get_device(tmp_path, capsys, device):
+    """--device is checked by runtime.get_device, before any work, and its reason is the one printed."""
+    from nstlib import runtime
+
+    try:
+        runtime.get_device(device)
+        pytest.skip(f"{device} is here")
+    except runtime.DeviceError as e:
+        reason = e
+    out = tmp_path / "out.png"
+    err = _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), "--device", device], reason.reason)
+    assert err.strip().splitlines() == [f"python -m nstlib stylize: error: --device {reason.label}: {reason.reason}"]
+    assert not out.exists()
