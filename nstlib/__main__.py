@@ -122,11 +122,7 @@ def _check_output(output: str) -> Path:
     from .images import output_format
 
     path = Path(output).expanduser()
-    try:
-        output_format(path)
-    except ValueError:
-        raise ValueError(f"output {output!r}: cannot write images of type {path.suffix or '(no extension)'}; "
-                         "use .png, .jpg, .webp or .tif") from None
+    output_format(path)  # save_image's own check and message: a type Pillow writes as 8-bit RGB
     if path.is_dir():
         raise ValueError(f"output {output!r} is a folder; give a file name such as out.png")
     folder = path.parent if str(path.parent) else Path(".")
