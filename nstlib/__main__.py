@@ -28,57 +28,13 @@ with exit status 2."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import sys
 from pathlib import Path
 
-from . import data, runtime, weights
+from . import data, runtime
 from .download import cache_dir
-
-
-def info(paths: bool = True) -> str:
-    """What this machine has: versions, device, weights and images found. `paths=False` names where
-    each was found (the override variable or the cache) instead of printing the folders, for stored
-    notebook outputs, which must not show the author's machine."""
-    def where(path) -> str:
-        if paths or path is None:
-            return str(path)
-        for label, root in ((weights.ENV_VAR, weights.weights_dir_override()), ("NSTLIB_DATA_DIR", data.data_dir_override()),
-                            ("the cache", cache_dir(create=False))):
-            if root is not None and Path(path).is_relative_to(root):
-                return f"in {label}"
-        return "(a local folder)"
-
-    lines = [runtime.describe()]
-    has_tv = importlib.util.find_spec("torchvision") is not None
-    lines.append(f"torchvision: {'installed' if has_tv else 'not installed'} (nstlib does not need it)")
-
-    override = weights.weights_dir_override()
-    lines.append("")
-    lines.append("weights, looked up in:")
-    lines.append(f"  {weights.ENV_VAR} = {(override if paths else 'set') if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('weights', create=False) if paths else 'the download cache'}")
-    for name, e in weights.REGISTRY.items():
-        local = weights.find_local(e.arch, e.source)
-        status = f"found     {where(local)}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
-        lines.append(f"  {name:<18} {status}")
-
-    override = data.data_dir_override()
-    lines.append("")
-    lines.append("images, looked up in:")
-    lines.append(f"  NSTLIB_DATA_DIR = {(override if paths else 'set') if override else '(not set)'}")
-    lines.append(f"  cache = {cache_dir('images', create=False) if paths else 'the download cache'}")
-    for kind in data.KINDS:
-        names = data.list_images(kind)
-        missing = [n for n in names if data.find_local(n) is None]
-        found = len(names) - len(missing)
-        line = f"  {kind:<8} {found} of {len(names)} found"
-        if missing:
-            line += f"; downloaded on first use: {', '.join(missing)}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def _positive_float(text: str) -> float:
@@ -131,26 +87,14 @@ def _size(text: str) -> int:
 
 
 def _device(name: str | None):
-    """A device that exists here, or a one-line error (before anything is loaded); None: the best."""
-    import torch
-
-    from .runtime import _mps_available
-
+    """A device that exists here (runtime.get_device checks), or a one-line error before anything
+    is loaded; None: the best, chosen later."""
     if name is None:
         return None
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name!r}: not a device name (cpu, cuda, mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
-    if device.type == "mps" and not _mps_available():
-        raise ValueError(f"--device {name}: MPS (Apple GPU) is not available here; use --device cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {name}: nstlib runs on cpu, cuda or mps, not {device.type}")
-    return device
+        return runtime.get_device(name)
+    except runtime.DeviceError as e:
+        raise ValueError(f"--device {e.label}: {e.reason}") from None
 
 
 def _check_source(source: str, what: str) -> None:
@@ -178,11 +122,7 @@ def _check_output(output: str) -> Path:
     from .images import output_format
 
     path = Path(output).expanduser()
-    try:
-        output_format(path)
-    except ValueError:
-        raise ValueError(f"output {output!r}: cannot write images of type {path.suffix or '(no extension)'}; "
-                         "use .png, .jpg, .webp or .tif") from None
+    output_format(path)  # save_image's own check and message: a type Pillow writes as 8-bit RGB
     if path.is_dir():
         raise ValueError(f"output {output!r} is a folder; give a file name such as out.png")
     folder = path.parent if str(path.parent) else Path(".")
@@ -581,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(text)
         return status
-    command = {"info": lambda args: info(), "stylize": stylize_command, "train-adain": train_adain_command,
+    command = {"info": lambda args: runtime.info(), "stylize": stylize_command, "train-adain": train_adain_command,
                "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
                "kit-run": kit_run_command, "kit-join": kit_join_command,
                "compare": compare_command}[args.command]

@@ -383,7 +383,9 @@ def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
 
 # ----------------------------------------------------------------------------- showing
 
-def _as_display_array(image) -> np.ndarray:
+def as_display_array(image) -> np.ndarray:
+    """An image as an array for matplotlib's imshow: a PIL image as (H, W, 3) RGB, a (1, 3, H, W)
+    tensor through to_pil, anything else through np.asarray."""
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     if torch.is_tensor(image):
@@ -397,7 +399,7 @@ def show(image, title: str | None = None, ax=None, size: float = 5.0):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(_as_display_array(image))
+    ax.imshow(as_display_array(image))
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
@@ -416,7 +418,7 @@ def show_images(images, captions=None, ncols: int | None = None, size: float = 3
         raise ValueError("show_images needs at least one image")
     if captions is not None and len(captions) != len(images):
         raise ValueError(f"{len(captions)} captions for {len(images)} images")
-    arrays = [_as_display_array(im) for im in images]
+    arrays = [as_display_array(im) for im in images]
     ncols = ncols or min(len(arrays), 5)
     nrows = math.ceil(len(arrays) / ncols)
     aspect = max(a.shape[1] / a.shape[0] for a in arrays)

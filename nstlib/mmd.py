@@ -33,7 +33,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .losses import gram, layer_weight_dict
-from .optimize import Term, _layer_tuple
+from .optimize import Term, layer_tuple
 
 
 def samples(features: torch.Tensor) -> torch.Tensor:
@@ -238,7 +238,7 @@ class MMDStyleTerm(Term):
         from .images import check_image
 
         self.image = check_image(image, "style image")
-        self.layers = _layer_tuple(layers)
+        self.layers = layer_tuple(layers)
         self.kernel = make_kernel(kernel)
         self.layer_weights = layer_weight_dict(self.layers, layer_weights)
         self.targets = {}

@@ -87,7 +87,7 @@ class ContentTerm(Term):
     def __init__(self, image: torch.Tensor, layers: Sequence[str] = ("conv4_2",), weight: float = 1.0):
         super().__init__(weight)
         self.image = check_image(image, "content image")
-        self.layers = _layer_tuple(layers)
+        self.layers = layer_tuple(layers)
         self.targets: dict[str, torch.Tensor] = {}
 
     def prepare(self, vgg):
@@ -121,7 +121,7 @@ class StyleTerm(Term):
     ):
         super().__init__(weight)
         self.image = check_image(image, "style image")
-        self.layers = _layer_tuple(layers)
+        self.layers = layer_tuple(layers)
         self.layer_weights = layer_weight_dict(self.layers, layer_weights)
         self.mask = _check_mask(mask, "mask")
         self.style_mask = _check_mask(style_mask, "style_mask", like=self.image)
@@ -182,7 +182,8 @@ class TVTerm(Term):
         return tv_loss(image)
 
 
-def _layer_tuple(layers) -> tuple[str, ...]:
+def layer_tuple(layers) -> tuple[str, ...]:
+    """A loss term's `layers` argument as a tuple of names: one name or several, at least one."""
     layers = (layers,) if isinstance(layers, str) else tuple(layers)
     if not layers:
         raise ValueError("a loss term needs at least one layer")

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .images import _as_display_array
+from .images import as_display_array
 
 
 def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] | None = None,
@@ -21,7 +21,7 @@ def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] | None = None
     import matplotlib.pyplot as plt
 
     nrows, ncols = len(rows), max(len(r) for r in rows)
-    cells = [[_as_display_array(im) if im is not None else None for im in r] for r in rows]
+    cells = [[as_display_array(im) if im is not None else None for im in r] for r in rows]
     aspect = max(a.shape[1] / a.shape[0] for r in cells for a in r if a is not None)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * aspect * ncols, size * nrows + 0.4),
                              squeeze=False)
@@ -105,7 +105,7 @@ class LiveView:
 
         fig, (ax_img, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5),
                                               gridspec_kw={"width_ratios": [1.3, 1]})
-        ax_img.imshow(_as_display_array(image))
+        ax_img.imshow(as_display_array(image))
         ax_img.set_axis_off()
         ax_img.set_title(f"{self.title} step {self.steps[-1]}".strip(), fontsize=10)
         ax_loss.plot(self.steps, self.losses)

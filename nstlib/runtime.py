@@ -1,4 +1,5 @@
-"""Runtime: which device to use, seeding, quick mode, and the one-line summary each notebook prints.
+"""Runtime: which device to use, seeding, quick mode, the one-line summary each notebook prints, and
+`info()`, what this machine has (`python -m nstlib info`).
 
 Quick mode (`NSTLIB_QUICK=1`) shrinks image sizes, iteration counts and training runs so every
 notebook runs on a 2-core CPU in CI within minutes. A notebook never branches on it in its prose;
@@ -14,7 +15,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,20 +29,41 @@ def is_quick() -> bool:
     return os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """cuda if available, else mps (Apple silicon), else cpu; `prefer` forces one."""
-    if prefer is not None:
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+class DeviceError(RuntimeError, ValueError):
+    """A device that is not here, or that nstlib does not run on. `label` is the device as asked
+    for and `reason` says why (the command line prints `--device LABEL: REASON`)."""
+
+    def __init__(self, label: str, reason: str):
+        super().__init__(f"device {label}: {reason}")
+        self.label, self.reason = label, reason
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """cuda if available, else mps (Apple silicon), else cpu; `prefer` forces one, which must be
+    here: else a DeviceError (a RuntimeError and a ValueError) saying why."""
+    if prefer is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
         device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available")
-        if device.type == "mps" and not _mps_available():
-            raise RuntimeError("device 'mps' was asked for but MPS is not available")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if _mps_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    except (RuntimeError, TypeError):
+        raise DeviceError(repr(prefer), f"not a device name ({', '.join(DEVICE_TYPES)})") from None
+    name = str(prefer)
+    if device.type not in DEVICE_TYPES:
+        raise DeviceError(name, f"nstlib runs on cpu, cuda or mps, not {device.type}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(name, "no CUDA GPU is available here; use cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(name, f"there are only {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not _mps_available():
+        raise DeviceError(name, "MPS (Apple GPU) is not available here; use cpu")
+    return device
 
 
 def _mps_available() -> bool:
@@ -121,5 +142,51 @@ def describe(device: torch.device | str | None = None) -> str:
             f"| device {where} | {mode}")
 
 
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
+def info(paths: bool = True) -> str:
+    """What this machine has (`python -m nstlib info`): describe()'s line, whether torchvision is
+    installed, and which weights and registry images are found locally, and where they are looked
+    up. `paths=False` names where each was found (the override variable or the cache) instead of
+    printing the folders, for stored notebook outputs, which must not show the author's machine."""
+    import importlib.util
+    from pathlib import Path
+
+    from . import data, weights
+    from .download import cache_dir
+
+    def where(path) -> str:
+        if paths or path is None:
+            return str(path)
+        for label, root in ((weights.ENV_VAR, weights.weights_dir_override()), ("NSTLIB_DATA_DIR", data.data_dir_override()),
+                            ("the cache", cache_dir(create=False))):
+            if root is not None and Path(path).is_relative_to(root):
+                return f"in {label}"
+        return "(a local folder)"
+
+    lines = [describe()]
+    has_tv = importlib.util.find_spec("torchvision") is not None
+    lines.append(f"torchvision: {'installed' if has_tv else 'not installed'} (nstlib does not need it)")
+
+    override = weights.weights_dir_override()
+    lines.append("")
+    lines.append("weights, looked up in:")
+    lines.append(f"  {weights.ENV_VAR} = {(override if paths else 'set') if override else '(not set)'}")
+    lines.append(f"  cache = {cache_dir('weights', create=False) if paths else 'the download cache'}")
+    for name, e in weights.REGISTRY.items():
+        local = weights.find_local(e.arch, e.source)
+        status = f"found     {where(local)}" if local else f"not found (downloads {e.bytes / 1e6:.0f} MB on first use)"
+        lines.append(f"  {name:<18} {status}")
+
+    override = data.data_dir_override()
+    lines.append("")
+    lines.append("images, looked up in:")
+    lines.append(f"  NSTLIB_DATA_DIR = {(override if paths else 'set') if override else '(not set)'}")
+    lines.append(f"  cache = {cache_dir('images', create=False) if paths else 'the download cache'}")
+    for kind in data.KINDS:
+        names = data.list_images(kind)
+        missing = [n for n in names if data.find_local(n) is None]
+        found = len(names) - len(missing)
+        line = f"  {kind:<8} {found} of {len(names)} found"
+        if missing:
+            line += f"; downloaded on first use: {', '.join(missing)}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,9 +1,12 @@
 """Shared fixtures. Tests that need the real VGG weights or registry images get them the way a user
 does (nstlib.weights / nstlib.data): from NSTLIB_WEIGHTS_DIR / NSTLIB_DATA_DIR in CI, else from the
 cache or a download. Nothing is skipped when they are missing: the test fails with the offline
-message, which says what to download."""
+message, which says what to download. `http_server` is a local HTTP server for download tests
+(tests/http_server.py)."""
 import matplotlib
 import pytest
+
+from tests.http_server import serve
 
 matplotlib.use("Agg")  # tests never open windows
 
@@ -14,6 +17,13 @@ def vgg16():
     from nstlib.features import VGGFeatures
 
     return VGGFeatures("vgg16", "caffe")
+
+
+@pytest.fixture
+def http_server():
+    """A fresh tests.http_server.LocalServer on 127.0.0.1 per test, shut down in teardown."""
+    with serve() as server:
+        yield server
 
 
 def shared_file(env_var: str, name: str):

@@ -1,8 +1,6 @@
 """A small HTTP server on 127.0.0.1 for tests of downloads; nothing here touches the internet.
 
-    from tests.http_server import http_server  # the pytest fixture (import it into the test module)
-
-    def test_something(http_server):
+    def test_something(http_server):  # the pytest fixture, from tests/conftest.py
         url = http_server.add("/file.bin", b"bytes")  # -> 'http://127.0.0.1:<port>/file.bin'
         ...
         assert http_server.requests == ["/file.bin"]
@@ -30,8 +28,6 @@ import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
-
-import pytest
 
 HOST = "127.0.0.1"
 
@@ -182,13 +178,6 @@ def serve(files: dict[str, bytes] | None = None) -> Iterator[LocalServer]:
         yield server
     finally:
         server.close()
-
-
-@pytest.fixture
-def http_server() -> Iterator[LocalServer]:
-    """A fresh LocalServer per test, shut down in teardown."""
-    with serve() as server:
-        yield server
 
 
 def unused_port() -> int:

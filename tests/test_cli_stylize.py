@@ -3,6 +3,7 @@ one-line error and exit status 2, before any work and without touching an existi
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 from PIL import Image
@@ -160,3 +161,53 @@ def test_help_states_the_overwrite_rule(capsys):
         main(["stylize", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "never one of the inputs, and an existing file only with --force" in text
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".bmp", ".gif", ".psd", ".fits", ".xbm", ".txt", ""])
+def test_the_output_check_is_what_save_image_can_write(tmp_path, capsys, monkeypatch, suffix):
+    """The command line accepts an output type exactly when save_image writes it, and refuses the
+    others at once, before any work, with save_image's own one-line reason (images.output_format)."""
+    import torch
+
+    from nstlib import images, stylize
+
+    image = torch.rand(1, 3, 48, 64)
+    try:
+        images.save_image(image, tmp_path / f"probe{suffix}")
+        writable = True
+    except (ValueError, OSError):
+        writable = False
+    calls = []
+
+    def fake_stylize(*args, **kwargs):  # the optimisation, instantly
+        calls.append(kwargs)
+        return types.SimpleNamespace(image=image, stopped="finished", seconds=0.0)
+
+    monkeypatch.setattr(stylize, "stylize", fake_stylize)
+    out = tmp_path / f"out{suffix}"
+    argv = ["stylize", "tubingen", "starry_night", "-o", str(out)]
+    if writable:
+        assert main(argv) == 0, capsys.readouterr().err
+        assert out.is_file() and len(calls) == 1
+        return
+    with pytest.raises(ValueError) as reason:
+        images.output_format(out)
+    err = _fails(capsys, argv, f"cannot write images of type {suffix or '(no extension)'}")
+    assert err.strip().splitlines() == [f"python -m nstlib stylize: error: {reason.value}"]
+    assert calls == [] and not out.exists()
+
+
+@pytest.mark.parametrize("device", ["toaster", "meta", "mps", "cuda:7"])
+def test_the_device_check_is_runtime_get_device(tmp_path, capsys, device):
+    """--device is checked by runtime.get_device, before any work, and its reason is the one printed."""
+    from nstlib import runtime
+
+    try:
+        runtime.get_device(device)
+        pytest.skip(f"{device} is here")
+    except runtime.DeviceError as e:
+        reason = e
+    out = tmp_path / "out.png"
+    err = _fails(capsys, ["stylize", "tubingen", "starry_night", "-o", str(out), "--device", device], reason.reason)
+    assert err.strip().splitlines() == [f"python -m nstlib stylize: error: --device {reason.label}: {reason.reason}"]
+    assert not out.exists()

@@ -49,14 +49,29 @@ def test_patchgan_sees_70x70_patches():
 
 
 def test_unet_skip_connections_carry_the_input():
-    torch.manual_seed(0)
-    u = UNetGenerator(depth=5, width=8)
+    """Each encoder level reaches the output through its skip connection to the mirror decoder
+    level. Cut the encoder below a level (zero the next down convolution): the deeper levels then
+    carry nothing, so the level's activations can reach the output only through their skip. The
+    output's gradient with respect to them must not vanish; without that skip (a plain
+    encoder-decoder) it is exactly zero."""
     x = _images(2, n=1)
-    y = u(x)
+    y = UNetGenerator(depth=5, width=8)(x)
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
-    x2 = x.clone()
-    x2[..., 0, 0] += 0.5  # one pixel: through the outermost skip it changes the output locally
-    assert (u(x2) - y).abs()[..., :4, :4].max() > 0
+    for level in range(4):  # the innermost level (4) has no skip: it is the bottleneck
+        torch.manual_seed(0)
+        u = UNetGenerator(depth=5, width=8)
+        with torch.no_grad():
+            u.down[level + 1][0].weight.zero_()
+        kept = {}
+
+        def keep(module, inputs, output):
+            output.retain_grad()
+            kept["features"] = output
+
+        u.down[level].register_forward_hook(keep)
+        y = u(x)
+        (y * torch.randn(y.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        assert kept["features"].grad.abs().max() > 1e-6, f"encoder level {level} has no skip connection"
     with pytest.raises(ValueError, match="multiples of 32"):
         u(torch.rand(1, 3, 48, 48))
 

@@ -21,7 +21,6 @@ from nstlib.data import shipped_file
 from nstlib.download import DownloadError, HashMismatchError
 
 from tests.conftest import shared_file
-from tests.http_server import http_server  # noqa: F401  (a fixture)
 
 PINNED = ["bsds500", "monet", "wikiart", "horse2zebra", "deep_photo"]
 

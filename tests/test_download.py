@@ -20,7 +20,7 @@ from PIL import Image
 from nstlib import data, download, vgg, weights
 from nstlib.download import DownloadError, HashMismatchError, cache_dir, check_hash, fetch
 
-from tests.http_server import dead_url, http_server  # noqa: F401  (http_server: a fixture)
+from tests.http_server import dead_url
 
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB, every byte value
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()

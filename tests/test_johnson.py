@@ -22,7 +22,7 @@ from nstlib.johnson import (ConditionalInstanceNorm2d, TransformNet, load_ml5, p
                             style_weights)
 
 from tests.conftest import shared_file
-from tests.http_server import dead_url, http_server  # noqa: F401  (http_server: a fixture)
+from tests.http_server import dead_url
 
 STYLES = ("la_muse", "scream", "udnie", "wave", "wreck")
 

@@ -1,5 +1,6 @@
 """nstlib.runtime and the command line: device choice, seeding, quick mode, describe(), `info`."""
 import os
+import re
 import subprocess
 import sys
 
@@ -26,7 +27,16 @@ def test_config_applies_quick_values_in_one_call(monkeypatch):
     monkeypatch.setenv("NSTLIB_QUICK", "0")
     cfg = nstlib.config(size=512, steps=300, quick=dict(size=128, steps=20))
     assert (cfg.size, cfg.steps, cfg.quick) == (512, 300, False)
-    assert cfg.device == runtime.get_device()
+    _pretend(monkeypatch, cuda=True, mps=False)
+    assert nstlib.config(size=512).device == torch.device("cuda")  # the best there is
+    assert nstlib.config(size=512, device="cpu").device == torch.device("cpu")  # or the one asked for
+
+
+def _pretend(monkeypatch, cuda: bool, mps: bool, cuda_count: int = 1):
+    """Make runtime see a machine with or without a CUDA GPU and Apple's MPS."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda_count if cuda else 0)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: mps)
 
 
 def test_config_rejects_quick_only_keys():
@@ -46,13 +56,39 @@ def test_seed_everything_repeats_every_rng():
     assert draw() != first
 
 
+@pytest.mark.parametrize("cuda, mps, best", [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"),
+                                             (False, False, "cpu")])
+def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, best):
+    _pretend(monkeypatch, cuda=cuda, mps=mps)
+    assert runtime.get_device() == torch.device(best)
+    assert runtime.get_device("cpu") == torch.device("cpu")  # asked for: taken, whatever else is here
+
+
 def test_device_choice_on_this_machine():
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if runtime._mps_available() else "cpu")
-    assert runtime.get_device().type == expected
-    assert runtime.get_device("cpu").type == "cpu"
+    """Unpatched: what this machine has (a CPU-only CI runner gets cpu)."""
+    assert runtime.get_device().type in runtime.DEVICE_TYPES
+    assert runtime.get_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
+        assert runtime.get_device().type != "cuda"
+
+
+@pytest.mark.parametrize("name, cuda, mps, message", [
+    ("cuda", False, False, "device cuda: no CUDA GPU is available here"),
+    ("cuda:1", True, False, "device cuda:1: there are only 1 CUDA devices"),
+    ("mps", True, False, "device mps: MPS (Apple GPU) is not available here"),
+    ("meta", True, True, "device meta: nstlib runs on cpu, cuda or mps, not meta"),
+    ("toaster", True, True, "device 'toaster': not a device name (cpu, cuda, mps)"),
+])
+def test_a_device_that_is_not_here_is_an_error_saying_why(monkeypatch, name, cuda, mps, message):
+    """One source for these messages: the command line's --device check prints them too."""
+    _pretend(monkeypatch, cuda=cuda, mps=mps)
+    with pytest.raises(runtime.DeviceError, match=f"^{re.escape(message)}") as e:
+        runtime.get_device(name)
+    assert isinstance(e.value, RuntimeError) and isinstance(e.value, ValueError)
+    assert f"device {e.value.label}: {e.value.reason}" == str(e.value)
+    if name == "cuda":
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
-            runtime.get_device("cuda")
+            nstlib.config(size=1, device="cuda")
 
 
 def test_describe_is_one_line(monkeypatch):
@@ -86,7 +122,7 @@ def test_info_command_reports_what_is_found():
 
 
 def test_info_for_stored_outputs_shows_no_machine_path(tmp_path, monkeypatch):
-    from nstlib.__main__ import info
+    from nstlib.runtime import info
 
     weights_dir = tmp_path / "my-secret-folder"
     weights_dir.mkdir()

@@ -14,7 +14,7 @@ from nstlib import training_sets
 from nstlib.download import DownloadError, HashMismatchError
 from nstlib.training_sets import TrainingSet, fetch_training_set
 
-from tests.http_server import dead_url, http_server  # noqa: F401  (http_server: a fixture)
+from tests.http_server import dead_url
 
 FOLDERS = {"trainA": 3, "trainB": 2, "testA": 1, "testB": 1}
 

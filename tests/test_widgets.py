@@ -8,7 +8,6 @@ from PIL import Image
 
 from nstlib.images import ImageError
 from nstlib.widgets import FROM_PATH, UPLOAD, ImagePicker, log_slider, uploaded_files
-from tests.http_server import http_server  # noqa: F401  (a fixture)
 
 
 def _upload(picker, name, payload):
