@@ -17,14 +17,13 @@ time from their public URL, never committed; `credit(name)` gives the line to pr
 """
 from __future__ import annotations
 
-import csv
 import difflib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .download import HashMismatchError, cache_dir, check_hash, fetch, repo_root
+from .download import HashMismatchError, cache_dir, check_hash, fetch
+from .registry import DATA_ENV, find_override, override_dir, read_table, shipped_file
 
 KINDS = ("content", "style", "mask")
 SKIMAGE_PREFIX = "skimage:"
@@ -47,17 +46,6 @@ class Asset:
         return self.url.startswith(SKIMAGE_PREFIX)
 
 
-def shipped_file(name: str) -> Path:
-    """A file of data/ (a registry table, a shipped model): the checkout's, or its copy installed as
-    the package nstlib.assets."""
-    root = repo_root()
-    if root is not None:
-        return root / "data" / name
-    from importlib.resources import files
-
-    return Path(str(files("nstlib.assets") / name))
-
-
 def registry_path() -> Path:
     """data/registry.tsv of the checkout, or its copy installed as the package nstlib.assets."""
     return shipped_file("registry.tsv")
@@ -66,15 +54,14 @@ def registry_path() -> Path:
 @lru_cache(maxsize=None)
 def registry() -> dict[str, Asset]:
     """All registry entries by name, in file order."""
-    with open(registry_path(), newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    assets = {}
-    for row in rows:
-        asset = Asset(**{**row, "bytes": int(row["bytes"])})
-        if asset.kind not in KINDS:
-            raise ValueError(f"registry entry {asset.name}: unknown kind {asset.kind!r}")
-        assets[asset.name] = asset
-    return assets
+    rows = read_table(registry_path(), Asset, unique="name", bytes=int, kind=_kind)
+    return {a.name: a for a in rows}
+
+
+def _kind(text: str) -> str:
+    if text not in KINDS:
+        raise ValueError(f"unknown kind, not one of {KINDS}")
+    return text
 
 
 def asset(name: str) -> Asset:
@@ -104,8 +91,8 @@ def credit(name: str) -> str:
 
 
 def data_dir_override() -> Path | None:
-    value = os.environ.get("NSTLIB_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    """The folder $NSTLIB_DATA_DIR names, or None."""
+    return override_dir(DATA_ENV)
 
 
 def find_local(name: str) -> Path | None:
@@ -116,15 +103,13 @@ def find_local(name: str) -> Path | None:
 
         path = Path(skimage.data.__file__).parent / a.url[len(SKIMAGE_PREFIX):]
         return path if path.is_file() else None
-    override = data_dir_override()
-    if override is not None:
-        for candidate in (override / a.file, override / Path(a.file).name):
-            if candidate.is_file():
-                try:
-                    check_hash(candidate, sha256=a.sha256, delete=False)
-                except HashMismatchError as e:
-                    raise HashMismatchError(f"NSTLIB_DATA_DIR holds a different file: {e}") from None
-                return candidate
+    local = find_override(DATA_ENV, a.file, Path(a.file).name)
+    if local is not None:
+        try:
+            check_hash(local, sha256=a.sha256, delete=False)
+        except HashMismatchError as e:
+            raise HashMismatchError(f"{DATA_ENV} holds a different file: {e}") from None
+        return local
     cached = cache_dir("images", create=False) / a.file
     if cached.is_file():
         try:
@@ -151,6 +136,6 @@ def get(name: str) -> Path:
         cache_dir("images") / a.file,
         sha256=a.sha256,
         size=a.bytes,
-        hint="Or set NSTLIB_DATA_DIR to a directory that holds content/, style/ and masks/ "
+        hint=f"Or set {DATA_ENV} to a directory that holds content/, style/ and masks/ "
         "with the registry's files.",
     )

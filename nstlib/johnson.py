@@ -42,7 +42,6 @@ variation losses (Eq. 2-5) with their normalisations; the loop will live in john
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -346,10 +345,9 @@ class Ml5File:
 @lru_cache(maxsize=None)
 def ml5_files() -> dict[str, tuple[Ml5File, ...]]:
     """Every file of every style, pinned (data/johnson_ml5.tsv: style, file, sha256, bytes)."""
-    from .data import shipped_file
+    from .registry import read_table, shipped_file
 
-    with open(shipped_file("johnson_ml5.tsv"), newline="", encoding="utf-8") as f:
-        rows = [Ml5File(**{**row, "bytes": int(row["bytes"])}) for row in csv.DictReader(f, delimiter="\t")]
+    rows = read_table(shipped_file("johnson_ml5.tsv"), Ml5File, bytes=int)
     return {style: tuple(r for r in rows if r.style == style) for style in dict.fromkeys(r.style for r in rows)}
 
 

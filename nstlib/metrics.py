@@ -1,4 +1,5 @@
-"""Measuring a stylisation: content preservation, style match, colour, photorealism and speed.
+"""Measuring a stylisation: content preservation, style match, colour, photorealism and speed; and a
+translation against its known answer (PSNR, SSIM).
 
 No single number says whether a style transfer result is good; each paper reports its own. This
 module gathers the measures the course uses (notebook 10), each defined below by its equation and
@@ -28,6 +29,12 @@ the latter compared with every image of the batch.
     time_callable            median wall time of repeated calls after warm-up                lower
 
 (x: the output, c: the content photo, s: the style image; F, f: VGG features; Y: luminance.)
+
+Two scores compare a whole batch with the answer it should be (a translation G(a) with T(a) in
+nstlib.translation_task, a reconstruction with its photo in notebook 06) and return one float:
+
+    psnr                     10 log10(1 / MSE), MSE pooled over the batch, scikit-image      higher (inf)
+    ssim                     SSIM of the RGB images (per channel), mean over the batch        higher (1)
 """
 from __future__ import annotations
 
@@ -104,11 +111,13 @@ def _y(x: torch.Tensor) -> np.ndarray:
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's SSIM (7x7 uniform windows, data range 1) of two (H, W) images, or of two
+    (C, H, W) images (the mean of the C channels' SSIMs): the one SSIM of this module."""
     from skimage.metrics import structural_similarity
 
-    if min(a.shape) < 7:
-        raise ValueError(f"SSIM needs images of at least 7 x 7 px (its window), got {a.shape[1]} x {a.shape[0]}")
-    return float(structural_similarity(a, b, data_range=1.0))
+    if min(a.shape[-2:]) < 7:
+        raise ValueError(f"SSIM needs images of at least 7 x 7 px (its window), got {a.shape[-1]} x {a.shape[-2]}")
+    return float(structural_similarity(a, b, data_range=1.0, channel_axis=0 if a.ndim == 3 else None))
 
 
 # ----------------------------------------------------------------------------- content preservation
@@ -304,6 +313,44 @@ def gradient_ssim(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     x, c = _pair(output, content, "content", same_size=True)
     gx, gc = gradient_magnitude(x), gradient_magnitude(c)
     return torch.tensor([_ssim(a, b) for a, b in zip(gx, gc)], dtype=torch.float64)
+
+
+# ----------------------------------------------------------------------------- against a known answer
+
+def _same_shape(output: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Checks two (B, 3, H, W) batches in [0, 1] of one shape; returns them as float64 NumPy."""
+    _check(output, "output")
+    _check(target, "target")
+    if output.shape != target.shape:
+        raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} must have the same shape")
+    return output.detach().double().cpu().numpy(), target.detach().double().cpu().numpy()
+
+
+def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of a batch against its known answer, one number:
+
+        PSNR = 10 log10(1 / MSE),   MSE = mean over all images, channels and pixels of (output - target)^2
+
+    (peak 1: images in [0, 1]); inf when they are identical. The MSE is pooled over the batch (not
+    the PSNRs averaged). scikit-image's `peak_signal_noise_ratio` on float64; it equals the
+    former float32 formula of nstlib.translation_task to < 1e-6 dB on the registry's photos
+    (tests/test_metrics.py)."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    x, y = _same_shape(output, target)
+    if np.array_equal(x, y):
+        return float("inf")  # scikit-image would divide by zero, with a warning
+    return float(peak_signal_noise_ratio(y, x, data_range=1.0))
+
+
+def ssim(output: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean structural similarity (Wang et al. 2004, Eq. 13; see `ssim_luminance`) of a batch
+    against its known answer, one number: each image's SSIM is the mean of its R, G and B channels'
+    (scikit-image, 7x7 windows, data range 1), averaged over the batch. 1 when identical. Colour
+    matters here (a translation must get the colours right); METRICS' "ssim" of a stylisation is
+    `ssim_luminance`, per image."""
+    x, y = _same_shape(output, target)
+    return float(np.mean([_ssim(a, b) for a, b in zip(x, y)]))
 
 
 # ----------------------------------------------------------------------------- speed

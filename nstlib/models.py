@@ -14,13 +14,12 @@ file records its own training time).
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .data import shipped_file
 from .download import HashMismatchError, check_hash
+from .registry import read_table, shipped_file
 
 
 @dataclass(frozen=True)
@@ -35,9 +34,8 @@ class ShippedModel:
 @lru_cache(maxsize=None)
 def shipped_models() -> dict[str, ShippedModel]:
     """All entries of data/models.tsv by name."""
-    with open(shipped_file("models.tsv"), newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return {row["name"]: ShippedModel(**{**row, "bytes": int(row["bytes"])}) for row in rows}
+    rows = read_table(shipped_file("models.tsv"), ShippedModel, unique="name", bytes=int)
+    return {m.name: m for m in rows}
 
 
 def shipped_model(name: str) -> Path:

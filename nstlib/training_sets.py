@@ -50,7 +50,6 @@ ignores the stamps. A missing or changed file is named in the error.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -63,11 +62,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .data import data_dir_override, shipped_file
 from .download import cache_dir, fetch, file_hash
 from .files import is_image_file
-
-DATASETS_ENV = "NSTLIB_DATASETS_DIR"
+from .registry import DATA_ENV, DATASETS_ENV, find_override, override_dir, read_table, shipped_file
 
 
 class DatasetError(ValueError):
@@ -106,20 +103,29 @@ class ManifestRow:
 
 @lru_cache(maxsize=None)
 def training_sets() -> dict[str, TrainingSet]:
-    """All entries of data/training_sets.tsv by name."""
-    with open(shipped_file("training_sets.tsv"), newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    sets = {}
-    for row in rows:
-        folders = dict(item.split(":") for item in row["folders"].split())
-        sets[row["name"]] = TrainingSet(
-            row["name"], tuple(row["urls"].split()), row["sha256"], int(row["bytes"] or 0),
-            {k: int(v) for k, v in folders.items()}, row["credit"], row["licence"], path=row["path"],
-            manifest=row["manifest"], manifest_sha256=row["manifest_sha256"], file_url=row["file_url"],
-            renames=dict(item.split("=") for item in row["renames"].split()),
-            held_out=tuple(row["held_out"].split()), files=int(row["files"] or 0),
-            files_bytes=int(row["files_bytes"] or 0))
-    return sets
+    """All entries of data/training_sets.tsv by name. Lists are space-separated: `urls` and
+    `held_out` plain, `folders` as folder:count, `renames` as local=source; empty numbers are 0."""
+    rows = read_table(shipped_file("training_sets.tsv"), TrainingSet, unique="name",
+                      urls=_words, held_out=_words, bytes=_count, files=_count, files_bytes=_count,
+                      folders=lambda text: {k: int(v) for k, v in _pairs(text, ":").items()},
+                      renames=lambda text: _pairs(text, "="))
+    return {s.name: s for s in rows}
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+def _count(text: str) -> int:
+    return int(text or 0)
+
+
+def _pairs(text: str, sep: str) -> dict[str, str]:
+    """'a:1 b:2' -> {'a': '1', 'b': '2'} (sep ':')."""
+    pairs = [item.split(sep) for item in text.split()]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"expected space-separated key{sep}value items")
+    return dict(pairs)
 
 
 def training_set(name: str) -> TrainingSet:
@@ -132,8 +138,8 @@ def training_set(name: str) -> TrainingSet:
 # ----------------------------------------------------------------------------- manifests
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [ManifestRow(r["path"], r["sha256"], int(r["bytes"])) for r in csv.DictReader(f, delimiter="\t")]
+    """The rows of a manifest (path, sha256, bytes), each path once."""
+    return read_table(path, ManifestRow, unique="path", bytes=int)
 
 
 def write_manifest(folder: str | Path, out: str | Path) -> str:
@@ -254,8 +260,8 @@ def _raise_problems(name: str, root: Path, problems: list[str], advice: str) -> 
 # ----------------------------------------------------------------------------- lookup
 
 def datasets_dir_override() -> Path | None:
-    value = os.environ.get(DATASETS_ENV)
-    return Path(value).expanduser() if value else None
+    """The folder $NSTLIB_DATASETS_DIR names, or None."""
+    return override_dir(DATASETS_ENV)
 
 
 def pinned_cache() -> Path:
@@ -267,16 +273,14 @@ def local_root(name: str) -> tuple[Path, str] | None:
     """(folder, where) of the local copy `dataset` would use without downloading: where is
     'override', 'cache' or 'archive'; None when there is none. Nothing is verified here."""
     entry = training_set(name)
-    override = datasets_dir_override()
     candidates = []
     if entry.path:
-        if override is not None:
-            candidates.append((override / entry.path, "override"))
-        candidates.append((pinned_cache() / entry.path, "cache"))
+        candidates += [(find_override(DATASETS_ENV, entry.path, folder=True), "override"),
+                       (pinned_cache() / entry.path, "cache")]
     if entry.urls and entry.manifest:  # an archive unpacked by fetch_training_set holds the pinned files
         candidates.append((cache_dir("datasets") / entry.name, "archive"))
     for folder, where in candidates:
-        if folder.is_dir():
+        if folder is not None and folder.is_dir():
             return folder, where
     return None
 
@@ -456,9 +460,9 @@ def fetch_training_set(name: str, allow_unpinned: bool = False) -> dict[str, Pat
     if not entry.pinned and not allow_unpinned:
         raise DatasetError(_unpinned_message(entry) + " Call fetch_training_set(name, allow_unpinned=True) to "
                            "use it checked by its folders only.")
-    override = data_dir_override()
-    if override is not None and (override / name).is_dir():
-        return check_layout(override / name, entry)
+    local = find_override(DATA_ENV, name, folder=True)
+    if local is not None:
+        return check_layout(local, entry)
     target = cache_dir("datasets") / name
     if target.is_dir():
         return check_layout(target, entry)

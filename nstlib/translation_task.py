@@ -16,7 +16,7 @@ of CycleGAN; notebook 07 reports the quality with and without it.)
 
 A model trained on unpaired A and B never sees a pair (a, T(a)), yet the correct translation of
 every a is known: T(a). So translation quality is measurable, as PSNR and SSIM of G(a) against
-T(a) on crops of held-out photos, and comparable with the identity baseline G(a) = a and with
+T(a) on crops of held-out photos (nstlib.metrics.psnr and .ssim), and comparable with the identity baseline G(a) = a and with
 pix2pix trained on the paired version (a, T(a)), the upper bound.
 
     task = TranslationTask.from_registry(crop=64)
@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
 from . import data
 from .datasets import ImageSet, shuffle_channels
+from .metrics import psnr, ssim
 
 # a colour grade: rows are output R, G, B as mixtures of input R, G, B
 MIX = torch.tensor([[1.10, 0.20, -0.20],
@@ -46,21 +46,6 @@ def tone_transform(x: torch.Tensor) -> torch.Tensor:
     """T(x) = LIFT + (1 - LIFT) * clamp(MIX x, 0, 1)^GAMMA per pixel; (B, 3, H, W) in [0, 1]."""
     mixed = torch.einsum("ij,bjhw->bihw", MIX.to(x), x).clamp(0, 1)
     return LIFT + (1 - LIFT) * mixed.pow(GAMMA)
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1]: 10 log10(1 / MSE)."""
-    mse = float((x - y).pow(2).mean())
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean SSIM (Wang et al. 2004) over a batch, by scikit-image on each RGB image."""
-    from skimage.metrics import structural_similarity
-
-    values = [structural_similarity(a.permute(1, 2, 0).cpu().numpy(), b.permute(1, 2, 0).cpu().numpy(),
-                                    channel_axis=2, data_range=1.0) for a, b in zip(x, y)]
-    return float(np.mean(values))
 
 
 class CropSampler:

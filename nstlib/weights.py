@@ -28,7 +28,6 @@ Files are only ever read with `torch.load(..., weights_only=True)`, which cannot
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +36,12 @@ import torch
 from . import vgg
 from .download import HashMismatchError, cache_dir, check_hash, fetch, file_hash
 from .files import atomic_write
+from .registry import WEIGHTS_ENV, find_override, override_dir
 
 KERAS_PRIMARY = "https://storage.googleapis.com/tensorflow/keras-applications"
 KERAS_MIRROR = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1"
 TORCHVISION = "https://download.pytorch.org/models"
-ENV_VAR = "NSTLIB_WEIGHTS_DIR"
+ENV_VAR = WEIGHTS_ENV
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,8 @@ def entry(arch: str = "vgg16", source: str = "caffe") -> WeightsEntry:
 
 
 def weights_dir_override() -> Path | None:
-    value = os.environ.get(ENV_VAR)
-    return Path(value).expanduser() if value else None
+    """The folder $NSTLIB_WEIGHTS_DIR names, or None."""
+    return override_dir(ENV_VAR)
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -313,12 +313,11 @@ def find_local(arch: str = "vgg16", source: str = "caffe") -> Path | None:
     """The converted or original file `load_state_dict` would use without downloading, or None.
     Creates nothing (hashes are checked by `load_state_dict`)."""
     e = entry(arch, source)
-    places = [d for d in (weights_dir_override(), cache_dir("weights", create=False)) if d is not None]
-    for directory in places:
-        for name in (e.filename, e.original):
-            if (directory / name).is_file():
-                return directory / name
-    return None
+    local = find_override(ENV_VAR, e.filename, e.original)
+    if local is not None:
+        return local
+    cache = cache_dir("weights", create=False)
+    return next((cache / name for name in (e.filename, e.original) if (cache / name).is_file()), None)
 
 
 def load_state_dict(arch: str = "vgg16", source: str = "caffe") -> dict[str, torch.Tensor]:

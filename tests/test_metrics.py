@@ -247,3 +247,56 @@ def test_time_callable_warms_up_untimed():
     assert t["seconds"] < 0.1
     with pytest.raises(ValueError):
         m.time_callable(fn, repeats=0)
+
+
+# ----------------------------------------------------------------------------- against a known answer
+
+def test_psnr_and_ssim_by_hand():
+    # MSE 0.01 everywhere: 10 log10(1 / 0.01) = 20 dB; identical batches: inf
+    assert m.psnr(_grey(0, 2, 2), _grey(0.1, 2, 2)) == pytest.approx(20.0, rel=1e-12)
+    assert m.psnr(_grey(0.5), _grey(0.5)) == math.inf
+    # pooled MSE, not averaged PSNRs: errors 0.1 and 0 in two images -> MSE 0.005
+    pair = torch.cat([_grey(0.6), _grey(0.5)])
+    assert m.psnr(pair, torch.cat([_grey(0.5)] * 2)) == pytest.approx(10 * math.log10(1 / 0.005), rel=1e-9)
+    # constant images: each channel's SSIM is the luminance term (2 a b + C1) / (a^2 + b^2 + C1)
+    c1 = 0.01 ** 2
+    expected = (2 * 0.5 * 0.25 + c1) / (0.5 ** 2 + 0.25 ** 2 + c1)
+    assert m.ssim(_grey(0.5), _grey(0.25)) == pytest.approx(expected, rel=1e-9)
+    # the mean over the batch of the mean over the channels
+    x = torch.cat([_grey(0.5), _grey(0.5)])
+    x[1, 0] = 0.25  # one channel of the second image differs
+    assert m.ssim(x, torch.cat([_grey(0.5)] * 2)) == pytest.approx((1 + (2 + expected) / 3) / 2, rel=1e-9)
+
+
+def test_psnr_and_ssim_equal_the_former_translation_task_code_on_photos():
+    """psnr and ssim moved from nstlib.translation_task, psnr to scikit-image: on real photos and
+    the three kinds of change a translation makes (a colour grade, noise, a shift), both equal the
+    former code (float32 torch PSNR; scikit-image SSIM on float32 H x W x 3 arrays) to 1e-6."""
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    from nstlib.translation_task import tone_transform
+
+    def former_psnr(x, y):
+        return float(10 * np.log10(1.0 / float((x - y).pow(2).mean())))
+
+    def former_ssim(x, y):
+        return float(np.mean([structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(),
+                                                    channel_axis=2, data_range=1.0) for a, b in zip(x, y)]))
+
+    g = torch.Generator().manual_seed(4)
+    for name in ("tubingen", "chelsea", "astronaut"):
+        x = load_image(name, max_size=128)
+        noisy = (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+        for y in (tone_transform(x), noisy, x.roll(3, -1)):
+            assert m.psnr(y, x) == pytest.approx(former_psnr(y, x), abs=1e-6), name
+            assert m.ssim(y, x) == pytest.approx(former_ssim(y, x), abs=1e-6), name
+
+
+def test_psnr_and_ssim_refuse_what_they_cannot_compare():
+    with pytest.raises(ValueError, match="same shape"):
+        m.psnr(_grey(0.5, 16, 16), _grey(0.5, 16, 20))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        m.ssim(_grey(1.5), _grey(0.5))
+    with pytest.raises(ValueError, match="at least 7 x 7"):
+        m.ssim(_grey(0.5, 4, 4), _grey(0.5, 4, 4))
