@@ -381,8 +381,8 @@ def train_stylebank_command(args) -> str:
     from . import datasets, runtime
     from .training import training_summary
     from .features import VGGFeatures
-    from .stylebank import StyleBank, export_stylebank
-    from .stylebank_training import CONTENT_LAYER, train_stylebank
+    from .stylebank import CONTENT_LAYER, StyleBank, export_stylebank
+    from .stylebank_training import train_stylebank
 
     _check_crop(args)
     if args.crop % 4:

@@ -447,8 +447,8 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
 def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                   init: Path | None) -> dict:
     from .training import training_summary
-    from .cyclegan import export_generators, load_generators
-    from .cyclegan_training import CycleGAN, train_translation, write_samples
+    from .cyclegan import CycleGAN, export_generators, load_generators
+    from .cyclegan_training import train_translation, write_samples
     from .translation_task import FolderTask
 
     settings = dict(job["settings"])
