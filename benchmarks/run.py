@@ -228,7 +228,7 @@ def bench_adain(sizes, repeats, device):
 
         def train_step():
             with autocast():
-                loss = adain.losses(model, c, s)["total"]
+                loss = adain.decoder_losses(model, c, s)["total"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -241,8 +241,8 @@ def bench_adain(sizes, repeats, device):
 def bench_stylebank(sizes, repeats, device):
     import contextlib
 
-    from nstlib.stylebank import StyleBank, parameter_count
-    from nstlib.stylebank_training import CONTENT_LAYER, StyleBankSettings, perceptual_losses, style_targets
+    from nstlib.stylebank import CONTENT_LAYER, StyleBank, parameter_count, style_targets, stylising_losses
+    from nstlib.stylebank_training import StyleBankSettings
 
     fast = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
@@ -268,7 +268,7 @@ def bench_stylebank(sizes, repeats, device):
 
     def stylising_step():
         whole.zero_grad(set_to_none=True)
-        perceptual_losses(vgg, model(batch, 0), batch, targets, cfg)["total"].backward()
+        stylising_losses(vgg, model(batch, 0), batch, targets)["total"].backward()
         whole.step()
 
     def autoencoder_step():
@@ -278,7 +278,7 @@ def bench_stylebank(sizes, repeats, device):
 
     def incremental_step():
         bank_only.zero_grad(set_to_none=True)
-        perceptual_losses(vgg, model(batch, 3), batch, targets, cfg)["total"].backward()
+        stylising_losses(vgg, model(batch, 3), batch, targets)["total"].backward()
         bank_only.step()
 
     shape = f"{cfg.batch_size}x{cfg.crop}x{cfg.crop}"
@@ -297,15 +297,16 @@ def bench_cyclegan(repeats, device):
     import contextlib
 
     from nstlib import cyclegan_training as ct
+    from nstlib.cyclegan import CycleGAN, Pix2Pix
 
     fast = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if fast else contextlib.nullcontext
     rows = []
     # (setting, size, batch, CycleGAN, its generator, pix2pix, its generator): the papers' networks,
     # and notebook 07's CPU setting
-    configs = [("paper", 256, 1, lambda: ct.CycleGAN(9, 64), "ResNet-9, w64", lambda: ct.Pix2Pix(8, 64), "U-Net-8, w64"),
-               ("notebook 07", 32, 4, lambda: ct.CycleGAN(width=32, generator="unet", depth=5), "U-Net-5, w32",
-                lambda: ct.Pix2Pix(5, 32), "U-Net-5, w32")]
+    configs = [("paper", 256, 1, lambda: CycleGAN(9, 64), "ResNet-9, w64", lambda: Pix2Pix(8, 64), "U-Net-8, w64"),
+               ("notebook 07", 32, 4, lambda: CycleGAN(width=32, generator="unet", depth=5), "U-Net-5, w32",
+                lambda: Pix2Pix(5, 32), "U-Net-5, w32")]
     for setting, size, batch, make_cyclegan, cyclegan_net, make_pix2pix, pix2pix_net in configs:
         gen = torch.Generator().manual_seed(0)
         a = torch.rand(batch, 3, size, size, generator=gen).to(device)

@@ -227,7 +227,6 @@ def stylize_command(args) -> str:
 def _add_train_adain_parser(sub) -> None:
     from .adain_training import TrainSettings
 
-    d = TrainSettings()
     p = sub.add_parser("train-adain", help="train AdaIN's decoder (resumable)",
                        description="Train AdaIN's decoder on unpaired crops of photos and paintings (Huang & "
                                    "Belongie 2017). Running the same command again resumes from --run-dir.")
@@ -236,25 +235,59 @@ def _add_train_adain_parser(sub) -> None:
                    "names (default: the registry's photos except those held out for notebook 05)")
     p.add_argument("--style", nargs="+", help="training sets (wikiart, wikiart/cubism, monet), folders, files or "
                    "registry names (default: the registry's paintings except those held out for notebook 05)")
-    _add_training_arguments(p, d, "total steps", "decoder")
+    _add_settings_arguments(p, TrainSettings, steps="total steps")
     p.add_argument("--photos-as-styles", action="store_true",
                    help="add the content photos to the style images (more palettes for a small style set)")
-    p.add_argument("--shuffle-style-channels", action="store_true",
-                   help="put each style crop's RGB channels in a random order (colour augmentation; not in the paper)")
-    p.add_argument("--sample-every", type=_int_at_least(1), default=d.sample_every)
     p.add_argument("--arch", choices=["vgg16", "vgg19"], default="vgg16")
+    _add_run_arguments(p, "decoder")
 
 
-def _add_training_arguments(p, d, steps_help: str, exported: str) -> None:
-    """The arguments every crop-based trainer shares, with defaults from its settings dataclass `d`."""
-    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"{steps_help} ({d.steps})")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size)
-    p.add_argument("--crop", type=_int_at_least(32), default=d.crop, help="crop size, px")
-    p.add_argument("--load-size", type=_int_at_least(32), default=d.load_size, help="shorter side before cropping")
-    p.add_argument("--lr", type=_positive_float, default=d.lr)
-    p.add_argument("--checkpoint-every", type=_int_at_least(1), default=d.checkpoint_every)
-    p.add_argument("--seed", type=_seed, default=d.seed,
-                   help=f"seeds everything: the model's initial weights, crops, batches ({d.seed})")
+# What the training settings' options say, and the smallest value each whole-number one accepts (the
+# others: 1). Floats: the learning rate > 0, every other one >= 0.
+_SETTING_HELP = {
+    "crop": "crop size, px", "load_size": "shorter side before cropping, px",
+    "style_size": "longer side of the style images, px", "T": "stylising steps per auto-encoder step",
+    "seed": "seeds everything: the model's initial weights, crops, batches",
+    "shuffle_style_channels": "put each style crop's RGB channels in a random order (colour augmentation; not in "
+                              "the paper)",
+}
+_SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32}
+
+
+def _add_settings_arguments(p, settings_class, **helps: str) -> None:
+    """One option per field of a trainer's settings dataclass (dataclasses.fields): --batch-size for
+    batch_size, --T for T; the field's default and type; `helps` adds to _SETTING_HELP."""
+    import dataclasses
+    import typing
+
+    types = typing.get_type_hints(settings_class)
+    for f in dataclasses.fields(settings_class):
+        flag, text = "--" + f.name.replace("_", "-"), {**_SETTING_HELP, **helps}.get(f.name)
+        if types[f.name] is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction if f.default else "store_true",
+                           default=f.default, help=text)
+            continue
+        if f.name == "seed":
+            parse = _seed
+        elif types[f.name] is int:
+            parse = _int_at_least(_SETTING_MINIMUM.get(f.name, 1))
+        elif types[f.name] is float:
+            parse = _positive_float if f.name == "lr" else _nonnegative_float
+        else:
+            raise TypeError(f"{settings_class.__name__}.{f.name}: no command-line type for {types[f.name]}")
+        default = f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+        p.add_argument(flag, type=parse, default=f.default,
+                       help=f"{text} ({default})" if text else f"default {default}")
+
+
+def _settings(args, settings_class) -> dict:
+    """The values of a trainer's settings options, by field name."""
+    import dataclasses
+
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)}
+
+
+def _add_run_arguments(p, exported: str) -> None:
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--export", help=f"after training, write the {exported} in fp16 to this file and print its sha256")
 
@@ -286,10 +319,8 @@ def train_adain_command(args) -> str:
         style += [c for c in content if c not in style]
     runtime.seed_everything(args.seed)  # the decoder's initial weights come from --seed too
     model = adain.AdaIN(arch=args.arch).to(device)
-    run = adain_training.train_decoder(
-        model, content, style, args.run_dir, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
-        load_size=args.load_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every, seed=args.seed, shuffle_style_channels=args.shuffle_style_channels)
+    run = adain_training.train_decoder(model, content, style, args.run_dir,
+                                       **_settings(args, adain_training.TrainSettings))
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
         record = training_summary(run, content, style, device)
@@ -301,7 +332,6 @@ def train_adain_command(args) -> str:
 def _add_train_stylebank_parser(sub) -> None:
     from .stylebank_training import StyleBankSettings
 
-    d = StyleBankSettings()
     p = sub.add_parser("train-stylebank", help="train a StyleBank, one bank per style (resumable)",
                        description="Train StyleBank (Chen et al. 2017) with the (T+1)-step alternation on crops of "
                                    "photos. Running the same command again resumes from --run-dir.")
@@ -309,20 +339,16 @@ def _add_train_stylebank_parser(sub) -> None:
     p.add_argument("--style", nargs="+", required=True, help="style images (files or registry names), one bank each")
     p.add_argument("--content", nargs="+", help="training sets (bsds500), folders, files or registry names "
                    "(default: the registry's photos except those held out for notebooks 05 and 06)")
-    _add_training_arguments(p, d, "stylising + auto-encoder steps", "model")
-    p.add_argument("--T", type=_int_at_least(1), default=d.T, help=f"stylising steps per auto-encoder step ({d.T})")
-    p.add_argument("--style-size", type=_int_at_least(32), default=d.style_size, help="longer side of the style images")
-    p.add_argument("--content-weight", type=_nonnegative_float, default=d.content_weight)
-    p.add_argument("--style-weight", type=_nonnegative_float, default=d.style_weight)
-    p.add_argument("--tv-weight", type=_nonnegative_float, default=d.tv_weight)
+    _add_settings_arguments(p, StyleBankSettings, steps="stylising + auto-encoder steps")
+    _add_run_arguments(p, "model")
 
 
 def train_stylebank_command(args) -> str:
     from . import datasets, runtime
     from .training import training_summary
     from .features import VGGFeatures
-    from .stylebank import StyleBank, export_stylebank
-    from .stylebank_training import CONTENT_LAYER, train_stylebank
+    from .stylebank import CONTENT_LAYER, StyleBank, export_stylebank
+    from .stylebank_training import StyleBankSettings, train_stylebank
 
     _check_crop(args)
     if args.crop % 4:
@@ -335,11 +361,7 @@ def train_stylebank_command(args) -> str:
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
     runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
     model = StyleBank(len(args.style), names).to(device)
-    run = train_stylebank(
-        model, content, args.style, vgg, args.run_dir, steps=args.steps, T=args.T, batch_size=args.batch_size,
-        crop=args.crop, load_size=args.load_size, style_size=args.style_size, lr=args.lr,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        checkpoint_every=args.checkpoint_every, seed=args.seed)
+    run = train_stylebank(model, content, args.style, vgg, args.run_dir, **_settings(args, StyleBankSettings))
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
         record = training_summary(run, content, args.style, device, curves=("content", "style", "tv", "reconstruction"))

@@ -13,7 +13,7 @@ see FEATURE_SCALES), g the decoder (trained). mu and sigma are per sample and pe
 channel, over positions; sigma is the biased standard deviation (divide by H W), as in the
 original code, plus eps inside the square root.
 
-Training (Sec. 6): with t as the target, L = L_c + lambda L_s, lambda = 10 (`losses`):
+Training (Sec. 6): with t as the target, L = L_c + lambda L_s, lambda = 10 (`decoder_losses`):
 
     L_c = || f(g(t)) - t ||^2                                             (Eq. 12; mean squared)
     L_s = sum_{i=1..4} || mu(phi_i(g(t))) - mu(phi_i(s)) ||^2
@@ -399,8 +399,8 @@ def load_authors(vgg_path: str | Path, decoder_path: str | Path, device: str | t
 
 # ----------------------------------------------------------------------------- training losses
 
-def losses(model: AdaIN, content: torch.Tensor, style: torch.Tensor,
-           style_weight: float = STYLE_LOSS_WEIGHT) -> dict[str, torch.Tensor]:
+def decoder_losses(model: AdaIN, content: torch.Tensor, style: torch.Tensor,
+                   style_weight: float = STYLE_LOSS_WEIGHT) -> dict[str, torch.Tensor]:
     """One training batch's losses (Sec. 6.2): content (B, 3, H, W) and style (B, 3, H', W')
     images pair up by index. Returns {'content', 'style', 'total'}; total = L_c + lambda L_s."""
     # .float(): under bf16 autocast the networks run in bfloat16, but the statistics and losses are

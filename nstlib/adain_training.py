@@ -22,19 +22,17 @@ must read from AdaIN's statistics.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from . import adain as adain_lib, runtime
-from .training import check_run_dir, check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps, save_checkpoint, set_rng_state
+from . import adain as adain_lib
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
+from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
 
-CHECKPOINT = "checkpoint.pt"
 
 @dataclass
 class TrainSettings:
@@ -51,15 +49,6 @@ class TrainSettings:
     seed: int = 0
 
 
-@dataclass
-class TrainRun:
-    history: dict[str, list[float]]  # per step: 'content', 'style', 'total', 'lr', 'seconds'
-    step: int  # steps done in total, over every resumption
-    stopped: str  # 'finished' or 'interrupted'
-    settings: dict = field(default_factory=dict)
-    checkpoint: Path | None = None
-
-
 def learning_rate(step: int, lr: float, decay: float) -> float:
     """The schedule of the original code: lr / (1 + decay * step)."""
     return lr / (1.0 + decay * step)
@@ -73,46 +62,35 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     files and registry names to make them from) until `steps` steps are done in total; resumes
     from run_dir's checkpoint if there is one. Settings: see TrainSettings. `precision` ('fp32' or
     'bf16', default runtime.precision()): with bf16 the networks run in bfloat16 autocast and
-    channels-last, the losses and Adam in float32; a run may resume in the other precision."""
+    channels-last, the losses and Adam in float32; a run may resume in the other precision.
+    `callback(step, values, model)` runs after each step. History per step: 'content', 'style',
+    'total', 'lr', 'seconds'."""
     cfg = TrainSettings(**settings)
-    precision = runtime.precision(precision)
     if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
-    run_dir = check_run_dir(run_dir, CHECKPOINT)
-    device = model.encoder.vgg.mean.device
+    run_dir = check_run_dir(run_dir)
+    precision = Precision(precision, model.encoder.vgg.mean.device)
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = UnpairedBatches(content, style, cfg.batch_size, cfg.crop, generator, cfg.shuffle_style_channels)
     optimizer = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {k: [] for k in ("content", "style", "total", "lr", "seconds")}
-    step = 0
 
-    path = run_dir / CHECKPOINT
-    identity = {"content": data_identity(content), "style": data_identity(style)}
-    if path.is_file():
-        state = load_checkpoint(path, map_location=device)
-        check_same_settings(state["settings"], asdict(cfg), path)
-        check_same_data(state.get("data"), identity, path)
+    def state() -> dict:
+        return {"decoder": model.decoder.state_dict(), "optimizer": optimizer.state_dict()}
+
+    def restore(state: dict) -> None:
         model.decoder.load_state_dict(state["decoder"])
         optimizer.load_state_dict(state["optimizer"])
-        history, step = state["history"], state["step"]
-        set_rng_state(state["rng"], generator)
-
-    def checkpoint(step: int) -> Path:
-        return save_checkpoint(path, {"decoder": model.decoder.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "step": step, "history": history, "settings": asdict(cfg),
-                                      "data": identity, "rng": rng_state(generator)})
-
-    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
 
     def one_step(step: int) -> dict[str, float]:
         lr = learning_rate(step, cfg.lr, cfg.lr_decay)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        c, s = (x.to(device, memory_format=memory_format) for x in next(batches))
-        with runtime.autocast(device, precision):
-            parts = adain_lib.losses(model, c, s, cfg.style_weight)
+        c, s = (precision.batch(x) for x in next(batches))
+        with precision.autocast():
+            parts = adain_lib.decoder_losses(model, c, s, cfg.style_weight)
         values = {k: float(v.detach()) for k, v in parts.items()}
         if not math.isfinite(values["total"]):
             raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
@@ -122,7 +100,6 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
         for k, v in values.items():
             history[k].append(v)
         history["lr"].append(lr)
-        history["seconds"].append(time.perf_counter() - start)
         return values
 
     sample_pairs = []
@@ -134,18 +111,12 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
                 sample_pairs.extend((content.random_crop(cfg.crop, g), style.random_crop(cfg.crop, g))
                                     for _ in range(4))
             write_samples(model, sample_pairs, run_dir / "samples" / f"step_{step:07d}.jpg")
-        if callback is not None:
-            callback(step, values, model)
         return {"loss": f"{values['total']:.3g}"}
 
-    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
-    model.to(memory_format=memory_format)
-    model.decoder.train()
-    step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
-                                     "training the decoder", progress, after_step)
-    model.decoder.eval()
-    return TrainRun(history=history, step=step, stopped=stopped, settings={**asdict(cfg), "precision": precision},
-                    checkpoint=saved)
+    return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore,
+                        data={"content": data_identity(content), "style": data_identity(style)},
+                        precision=precision, generators=(generator,), trained=model.decoder,
+                        after_step=after_step, callback=callback, desc="training the decoder", progress=progress)
 
 
 def write_samples(model: adain_lib.AdaIN, pairs, path: Path) -> Path:

@@ -17,7 +17,13 @@ Networks (Appendix 7.2), images in [-1, 1] inside (tanh output), [0, 1] at the i
   C64, leaky ReLU 0.2. Each output value judges one 70x70 patch.
 
 pix2pix, the paired contrast: a U-Net generator (encoder-decoder with skip connections), a PatchGAN
-that sees the input and the output concatenated, and L1 (lambda = 100) plus the adversarial loss.
+that sees the input and the output concatenated, and L1 plus the adversarial loss (cross-entropy):
+
+    L_cGAN(G, D) = E_ab[log D(a, b)] + E_a[log(1 - D(a, G(a)))]                  (pix2pix Eq. 1)
+    G* = arg min_G max_D L_cGAN(G, D) + lambda E_ab ||b - G(a)||_1,   lambda = 100   (Eq. 3, 4)
+
+`CycleGAN` and `Pix2Pix` hold each method's networks; `export_generators` / `load_generators` save
+and load a trained CycleGAN's pair. nstlib.cyclegan_training trains both.
 """
 from __future__ import annotations
 
@@ -63,7 +69,7 @@ class ResidualBlock(nn.Module):
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels))
 
     def forward(self, x):
-        return x + self.body(x)
+        return x + self.body(x)  # (B, C, H, W) -> (B, C, H, W)
 
 
 class ResnetGenerator(nn.Module):
@@ -84,6 +90,9 @@ class ResnetGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, 3, H, W) -> c7s1-64 (B, 64, H, W) -> d128 (B, 128, H/2, W/2) -> d256 (B, 256, H/4, W/4)
+        # -> R256 x blocks (B, 256, H/4, W/4) -> u128 (B, 128, H/2, W/2) -> u64 (B, 64, H, W)
+        # -> c7s1-3 (B, 3, H, W); channels for width 64
         _check_images(x, multiple=4)
         return from_tanh_range(self.net(to_tanh_range(x)))
 
@@ -105,6 +114,8 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, in_channels, H, W) -> C64 (B, 64, H/2, W/2) -> C128 (B, 128, H/4, W/4) -> C256 (B, 256, H/8, W/8)
+        # -> C512, stride 1 (B, 512, H/8 - 1, W/8 - 1) -> (B, 1, H/8 - 2, W/8 - 2): 30 x 30 scores at 256 px
         return self.net(to_tanh_range(x))
 
 
@@ -146,15 +157,43 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_images(x, multiple=2**self.depth)
-        h = to_tanh_range(x)
+        h = to_tanh_range(x)  # (B, 3, H, W)
         skips = []
         for i, layer in enumerate(self.down):
-            h = layer(h if i == 0 else F.leaky_relu(h, 0.2))
+            h = layer(h if i == 0 else F.leaky_relu(h, 0.2))  # level i: (B, widths[i], H / 2^(i+1), W / 2^(i+1))
             skips.append(h)
-        h = self.up[0](skips[-1])
+        h = self.up[0](skips[-1])  # from the bottom (B, widths[-1], H / 2^depth, .) up to H / 2^(depth-1)
         for layer, skip in zip(self.up[1:], reversed(skips[:-1])):
+            # [h, skip] (B, 2 widths[i], H / 2^(i+1), .) -> (B, widths[i-1] or 3, H / 2^i, .)
             h = layer(torch.cat([h, skip], dim=1))  # the skip connection
-        return from_tanh_range(torch.tanh(h))
+        return from_tanh_range(torch.tanh(h))  # (B, 3, H, W)
+
+
+# ----------------------------------------------------------------------------- the two methods' networks
+
+class CycleGAN(nn.Module):
+    """G: A -> B, F: B -> A, D_A and D_B (PatchGANs). The generators are the paper's ResNet
+    generators (`blocks`, `width`, `norm`), or with generator='unet' pix2pix's U-Net of `depth`
+    levels, an option the authors' code offers too (--netG unet_128 / unet_256)."""
+
+    def __init__(self, blocks: int = 6, width: int = 64, norm: str = "instance", generator: str = "resnet",
+                 depth: int = 7):
+        super().__init__()
+        if generator not in ("resnet", "unet"):
+            raise ValueError(f"generator must be 'resnet' or 'unet', got {generator!r}")
+        make = (lambda: ResnetGenerator(blocks, width, norm)) if generator == "resnet" else \
+            (lambda: UNetGenerator(depth, width))
+        self.G, self.F = make(), make()
+        self.D_A, self.D_B = PatchDiscriminator(width=width), PatchDiscriminator(width=width)
+
+
+class Pix2Pix(nn.Module):
+    """G: A -> B (U-Net) and a conditional PatchGAN D on (a, b) concatenated."""
+
+    def __init__(self, depth: int = 7, width: int = 64):
+        super().__init__()
+        self.G = UNetGenerator(depth, width)
+        self.D = PatchDiscriminator(in_channels=6, width=width)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -167,6 +206,13 @@ def lsgan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
 def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """||F(G(a)) - a||_1, averaged over pixels (Eq. 2, one direction)."""
     return (reconstructed - original).abs().mean()
+
+
+def bce_gan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    """The original GAN loss on logits s (pix2pix's): -mean log sigmoid(s) against real targets,
+    -mean log(1 - sigmoid(s)) against fake ones (cross-entropy with all ones or all zeros)."""
+    target = torch.ones_like(scores) if real else torch.zeros_like(scores)
+    return F.binary_cross_entropy_with_logits(scores, target)
 
 
 class ImagePool:
@@ -240,3 +286,6 @@ def load_generators(path) -> tuple[ResnetGenerator, ResnetGenerator]:
         net.load_state_dict({k: v.float() for k, v in saved[key].items()})
         nets.append(net.eval())
     return nets[0], nets[1]
+
+
+# pretrained() goes here when a CycleGAN is shipped (issue 21: horse2zebra), as in stylebank.pretrained().

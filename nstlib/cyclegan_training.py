@@ -21,23 +21,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from . import runtime
-from .training import (check_same_data, check_same_settings, data_identity, load_checkpoint, rng_state, run_steps,
-                         save_checkpoint, set_rng_state)
-from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, ImagePool, PatchDiscriminator, ResnetGenerator,
-                       UNetGenerator, cycle_loss, lsgan_loss)
+from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, CycleGAN, ImagePool, Pix2Pix, bce_gan_loss,
+                       cycle_loss, lsgan_loss)
 from .images import save_image
-
-CHECKPOINT = "checkpoint.pt"
+from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
 
 
 @dataclass
@@ -56,55 +50,28 @@ class GANSettings:
     seed: int = 0
 
 
-@dataclass
-class GANRun:
-    history: dict[str, list[float]]  # per step losses, plus 'eval_step', 'psnr', 'ssim' per evaluation
-    step: int
-    stopped: str
-    settings: dict = field(default_factory=dict)
-    checkpoint: Path | None = None
-
-
 def lr_factor(step: int, steps: int) -> float:
     """1 for the first half of the run, then linearly down to 0 at the end."""
     half = steps // 2
     return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
 
 
-class CycleGAN(nn.Module):
-    """G: A -> B, F: B -> A, D_A and D_B (PatchGANs). The generators are the paper's ResNet
-    generators (`blocks`, `width`, `norm`), or with generator='unet' pix2pix's U-Net of `depth`
-    levels, an option the authors' code offers too (--netG unet_128 / unet_256)."""
-
-    def __init__(self, blocks: int = 6, width: int = 64, norm: str = "instance", generator: str = "resnet",
-                 depth: int = 7):
-        super().__init__()
-        if generator not in ("resnet", "unet"):
-            raise ValueError(f"generator must be 'resnet' or 'unet', got {generator!r}")
-        make = (lambda: ResnetGenerator(blocks, width, norm)) if generator == "resnet" else \
-            (lambda: UNetGenerator(depth, width))
-        self.G, self.F = make(), make()
-        self.D_A, self.D_B = PatchDiscriminator(width=width), PatchDiscriminator(width=width)
-
-
-class Pix2Pix(nn.Module):
-    """G: A -> B (U-Net) and a conditional PatchGAN D on (a, b) concatenated."""
-
-    def __init__(self, depth: int = 7, width: int = 64):
-        super().__init__()
-        self.G = UNetGenerator(depth, width)
-        self.D = PatchDiscriminator(in_channels=6, width=width)
-
-
-def bce_gan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    """The original GAN loss on logits: cross-entropy against all-ones (real) or all-zeros."""
-    target = torch.ones_like(scores) if real else torch.zeros_like(scores)
-    return F.binary_cross_entropy_with_logits(scores, target)
-
-
 def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:
-    """One step; `autocast` is the context the forward passes run in (runtime.autocast for bf16),
-    the backward passes and the optimizers stay outside it."""
+    """One CycleGAN step on batches a (domain A) and b (domain B), (B, 3, H, W). First G and F,
+    with the discriminators frozen, on (Zhu et al. 2017, Eq. 3 with LSGAN and Sec. 5.2's identity)
+
+        L_G,F = L_GAN(G, D_B) + L_GAN(F, D_A) + lambda L_cyc + lambda_id lambda L_identity
+              = mean (D_B(G(a)) - 1)^2 + mean (D_A(F(b)) - 1)^2
+                + lambda (|F(G(a)) - a|_1 + |G(F(b)) - b|_1) + lambda_id lambda (|G(b) - b|_1 + |F(a) - a|_1)
+
+    (lambda = cfg.cycle_weight, lambda_id = cfg.identity_weight; |.|_1 averaged over pixels; no
+    identity term when it is 0), then D_A and D_B on fakes drawn through the image pools:
+
+        L_D_B = 0.5 (mean (D_B(b) - 1)^2 + mean D_B(pool_B(G(a)))^2),   L_D_A likewise with a, F(b)
+
+    Returns every term as a float: 'gan_G', 'gan_F', 'cycle', 'identity', 'D_A', 'D_B'.
+    `autocast` is the context the forward passes run in (Precision.autocast for bf16); the backward
+    passes and the optimizers stay outside it."""
     for d in (model.D_A, model.D_B):
         d.requires_grad_(False)  # the generator step must not train the discriminators
     with autocast():
@@ -130,6 +97,17 @@ def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=cont
 
 
 def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:
+    """One pix2pix step on paired batches a and b = the answer for a, (B, 3, H, W). First G, with D
+    frozen, on (Isola et al. 2017, Eq. 4; the GAN term in its non-saturating form -log D(a, G(a)))
+
+        L_G = BCE(D(a, G(a)), real) + lambda |G(a) - b|_1       (lambda = cfg.l1_weight, 100)
+
+    then D on the real pair and the fake one (`pools` is unused: pix2pix has no image pool):
+
+        L_D = 0.5 (BCE(D(a, b), real) + BCE(D(a, G(a)), fake))
+
+    BCE = bce_gan_loss, |.|_1 averaged over pixels. Returns 'gan_G', 'l1' and 'D' as floats;
+    `autocast` as in `cyclegan_step`."""
     model.D.requires_grad_(False)
     with autocast():
         fake = model.G(a)
@@ -163,44 +141,36 @@ def training_parts(model: CycleGAN | Pix2Pix, cfg: GANSettings):
 
 def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, progress: bool = True,
                       callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
-                      precision: str | None = None, **settings) -> GANRun:
+                      precision: str | None = None, **settings) -> TrainRun:
     """Train a CycleGAN on task.unpaired_batch or a Pix2Pix on task.paired_batch until `steps`
     steps are done in total, evaluating task.evaluate(G) every `eval_every` steps; resumes from
     run_dir's checkpoint. `precision` ('fp32' or 'bf16', default runtime.precision()): with bf16
-    the forward passes run in bfloat16 autocast and channels-last, backward and Adam in float32."""
+    the forward passes run in bfloat16 autocast and channels-last, backward and Adam in float32.
+    `callback(step, values, model)` runs after each step. History: the step's losses per step
+    (see `cyclegan_step`, `pix2pix_step`) and 'seconds'; per evaluation 'eval_step' and the task's
+    scores ('psnr', 'ssim' when it knows the answer)."""
     cfg = GANSettings(**settings)
-    precision = runtime.precision(precision)
     if cfg.steps < 0 or min(cfg.batch_size, cfg.checkpoint_every, cfg.eval_every, cfg.sample_every) < 1:
         raise ValueError("steps must be >= 0; batch_size, checkpoint_every, eval_every and sample_every >= 1")
+    run_dir = check_run_dir(run_dir)
+    precision = Precision(precision, next(model.parameters()).device)
     paired = isinstance(model, Pix2Pix)
-    device = next(model.parameters()).device
     generators, step_fn, opt_g, opt_d, pools = training_parts(model, cfg)
     batches = task.paired_batch if paired else task.unpaired_batch
     history: dict[str, list[float]] = {"seconds": [], "eval_step": []}
-    step = 0
-    path = Path(run_dir) / CHECKPOINT
-    # the two domains' images, by name and hash, when the task keeps them as ImageSets (both tasks do)
-    identity = {role: data_identity(getattr(task, attr)) for role, attr in (("A", "a"), ("B", "b"))
-                if hasattr(getattr(task, attr, None), "items")}
-    if path.is_file():
-        state = load_checkpoint(path, map_location=device)
-        check_same_settings(state["settings"] | {"paired": state["paired"]}, asdict(cfg) | {"paired": paired}, path)
-        check_same_data(state.get("data"), identity, path)
+
+    def state() -> dict:
+        # the task's sampling generator is in its state: no generator for run_training to keep
+        return {"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "pools": [p.state_dict() for p in pools], "task": task.state_dict()}
+
+    def restore(state: dict) -> None:
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         for pool, s in zip(pools, state["pools"]):
             pool.load_state_dict(s)
         task.load_state_dict(state["task"])
-        history, step = state["history"], state["step"]
-        set_rng_state(state["rng"])
-
-    def checkpoint(step: int) -> Path:
-        return save_checkpoint(path, {"model": model.state_dict(), "opt_g": opt_g.state_dict(),
-                                      "opt_d": opt_d.state_dict(), "pools": [p.state_dict() for p in pools],
-                                      "task": task.state_dict(), "step": step, "history": history,
-                                      "settings": asdict(cfg), "paired": paired, "data": identity,
-                                      "rng": rng_state()})
 
     def evaluate(step: int) -> None:
         for g in generators:
@@ -212,23 +182,23 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         for k, v in scores.items():
             history.setdefault(k, []).append(v)
 
-    samples_dir = Path(run_dir) / "samples"
-    if not history["eval_step"]:
-        evaluate(0)  # the untrained generator
-        write_samples(model.G, task, samples_dir / f"step_{0:07d}.jpg")
-    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    samples_dir = run_dir / "samples"
+
+    def start(step: int) -> None:
+        if not history["eval_step"]:
+            evaluate(0)  # the untrained generator
+            write_samples(model.G, task, samples_dir / f"step_{0:07d}.jpg")
 
     def one_step(step: int) -> dict[str, float]:
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
-        a, b = (x.to(device, memory_format=memory_format) for x in batches(cfg.batch_size))
-        values = step_fn(model, a, b, opt_g, opt_d, pools, cfg, lambda: runtime.autocast(device, precision))
+        a, b = (precision.batch(x) for x in batches(cfg.batch_size))
+        values = step_fn(model, a, b, opt_g, opt_d, pools, cfg, precision.autocast)
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
         for k, v in values.items():
             history.setdefault(k, []).append(v)
-        history["seconds"].append(time.perf_counter() - start)
         return values
 
     def after_step(step: int, values: dict[str, float]) -> dict:
@@ -236,18 +206,15 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
             evaluate(step)
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_samples(model.G, task, samples_dir / f"step_{step:07d}.jpg")
-        if callback is not None:
-            callback(step, values, model)
         return {"psnr": f"{history['psnr'][-1]:.2f}"} if "psnr" in history else {}
 
-    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
-    model.to(memory_format=memory_format)
-    model.train()
-    step, stopped, saved = run_steps(step, cfg.steps, one_step, checkpoint, cfg.checkpoint_every,
-                                     "training pix2pix" if paired else "training CycleGAN", progress, after_step)
-    model.eval()
-    return GANRun(history=history, step=step, stopped=stopped, settings={**asdict(cfg), "precision": precision},
-                  checkpoint=saved)
+    # the two domains' images, by name and hash, when the task keeps them as ImageSets (both tasks do)
+    identity = {role: data_identity(getattr(task, attr)) for role, attr in (("A", "a"), ("B", "b"))
+                if hasattr(getattr(task, attr, None), "items")}
+    return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore, data=identity,
+                        precision=precision, same={"paired": paired}, start=start, after_step=after_step,
+                        callback=callback, desc="training pix2pix" if paired else "training CycleGAN",
+                        progress=progress)
 
 
 @torch.no_grad()

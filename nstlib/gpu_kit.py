@@ -42,11 +42,11 @@ import torch
 from . import data, runtime
 from .download import file_hash
 from .images import ImageError, load_image, to_pil
+from .registry import DATASETS_ENV
 
 KIT_FILE = "kit.json"
 KIT_FORMAT = 1
 MAX_KIT_MIB = 48  # the device tool carries 64 MiB with the working tree (about 14 MB)
-DATASETS_ENV = "NSTLIB_DATASETS_DIR"
 JPEG_QUALITY = 85
 
 
@@ -447,8 +447,8 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
 def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                   init: Path | None) -> dict:
     from .training import training_summary
-    from .cyclegan import export_generators, load_generators
-    from .cyclegan_training import CycleGAN, train_translation, write_samples
+    from .cyclegan import CycleGAN, export_generators, load_generators
+    from .cyclegan_training import train_translation, write_samples
     from .translation_task import FolderTask
 
     settings = dict(job["settings"])

@@ -19,19 +19,48 @@ with a 9x9 convolution to RGB without normalisation. Each bank is one 3x3 convol
 128 channels (147k parameters, 0.6 MB in float32: the paper's point is that a style is cheap).
 Reflection padding throughout.
 
+The stylising branch's loss (Sec. 3.2; `stylising_losses`), a perceptual loss on VGG-16 (the
+course's weights):
+
+    L_K = alpha L_content(O_i, I) + beta L_style(O_i, S_i) + gamma L_tv(O_i)
+
+with content at relu4_2 and Gram style losses at relu1_2, relu2_2, relu3_2 and relu4_2 (our reading
+of the paper). Each output's Gram matrix is its own, (B, N, N), compared with the style's: computing
+one Gram over the whole batch, as some public code does, would average the batch's statistics
+together. The auto-encoder branch's loss is L_I = ||O - I||^2 (mean). The losses use averages, not
+the sums of notebook 03, so the weights do not depend on the crop size: L_content is the mean
+squared feature difference, L_style the course's E_l (Gatys Eq. 4, size-independent already)
+averaged over layers and over the batch, L_tv the mean squared difference of neighbouring pixels.
+
 Training alternates T steps of the stylising branch with one step of the auto-encoder branch
 (Sec. 3.2, "(T+1)-step alternation"); see nstlib.stylebank_training.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .images import load_image
+from .losses import gram, style_layer_loss
+
+if TYPE_CHECKING:
+    from .features import VGGFeatures
+
 WIDTHS = (32, 64, 128)
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
+# alpha, beta, gamma of L_K. For the course's VGG-16 (Caffe weights, features in 0..255 units) with
+# the averaged losses: an untrained output starts near L_content 1e5 and L_style 1e10, a trained one
+# near 7e4 and 4e8..2e9, so beta = 1e-3 makes style dominate at first and the two comparable later;
+# TV (about 1e-3 on a trained output) adds a few percent, enough against checkerboards.
+CONTENT_WEIGHT = 1.0
+STYLE_WEIGHT = 1e-3
+TV_WEIGHT = 3e5
 
 
 def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1, bias: bool = True) -> list[nn.Module]:
@@ -97,18 +126,19 @@ class StyleBank(nn.Module):
             raise ValueError(f"this StyleBank has no style {name!r}; it has {', '.join(self.style_names)}")
         return self.style_names.index(name)
 
-    def _check_id(self, style_id: int) -> None:
+    def check_style_id(self, style_id: int) -> None:
+        """Raise ValueError unless this model has a bank `style_id`."""
         if not 0 <= style_id < self.n_styles:
             raise ValueError(f"style_id {style_id} out of range: this model has {self.n_styles} styles")
 
     def forward(self, content: torch.Tensor, style_id: int | None) -> torch.Tensor:
         if style_id is not None:
-            self._check_id(style_id)
-        x, (h, w) = _pad_to_multiple_of_4(content)
-        features = self.encoder(x)
+            self.check_style_id(style_id)
+        x, (h, w) = _pad_to_multiple_of_4(content)  # (B, 3, H', W'), H' and W' multiples of 4
+        features = self.encoder(x)  # E(I): (B, 128, H'/4, W'/4)
         if style_id is not None:
-            features = self.banks[style_id](features)
-        return self.decoder(features)[..., :h, :w]
+            features = self.banks[style_id](features)  # K_i (x) E(I): (B, 128, H'/4, W'/4)
+        return self.decoder(features)[..., :h, :w]  # (B, 3, H', W'), cropped back to (B, 3, H, W)
 
     def fuse_linear(self, content: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
         """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters blended by
@@ -154,6 +184,52 @@ def _pad_to_multiple_of_4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int
 
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+# ----------------------------------------------------------------------------- losses
+
+def style_targets(vgg: VGGFeatures, styles: Sequence, max_size: int) -> list[dict[str, torch.Tensor]]:
+    """Per style image (a tensor, file or registry name; loaded with its longer side `max_size`),
+    its (1, N, N) Gram matrices at STYLE_LAYERS: the targets S_i of L_style."""
+    out = []
+    with torch.no_grad():
+        for s in styles:
+            x = s if torch.is_tensor(s) else load_image(s, max_size=max_size)
+            feats = vgg.extract(x.to(vgg.mean.device), STYLE_LAYERS)
+            out.append({l: gram(f) for l, f in feats.items()})
+    return out
+
+
+def stylising_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Tensor,
+                     targets: dict[str, torch.Tensor], content_weight: float = CONTENT_WEIGHT,
+                     style_weight: float = STYLE_WEIGHT, tv_weight: float = TV_WEIGHT) -> dict[str, torch.Tensor]:
+    """The stylising branch's loss (Sec. 3.2) for a batch of outputs O_i (B, 3, H, W) of one style,
+    their photos I (B, 3, H, W) and that style's `targets` (from `style_targets`):
+
+        L_K = alpha L_content + beta L_style + gamma L_tv
+        L_content = mean (phi(O_i) - phi(I))^2                        phi = VGG at CONTENT_LAYER
+        L_style   = 1/(L B) sum_b sum_l ||G_l(O_i^b) - G_l(S_i)||_F^2 / (4 N_l^2)   L = len(STYLE_LAYERS)
+        L_tv      = mean (O(x+1, y) - O(x, y))^2 + mean (O(x, y+1) - O(x, y))^2
+
+    alpha, beta, gamma = content_weight, style_weight, tv_weight. Returns {'content', 'style',
+    'tv', 'total'}. Under bf16 autocast VGG runs in bfloat16; the losses are computed in float32."""
+    b = output.shape[0]
+    feats = vgg.extract(output, tuple(dict.fromkeys((*STYLE_LAYERS, CONTENT_LAYER))))  # relu4_2 serves both
+    with torch.no_grad():
+        content_target = vgg.extract(content, CONTENT_LAYER)[CONTENT_LAYER]
+    autocast = torch.is_autocast_enabled(output.device.type)
+    with torch.autocast(output.device.type, enabled=False) if autocast else contextlib.nullcontext():
+        if autocast:  # bfloat16 features: compare them in float32
+            feats = {k: v.float() for k, v in feats.items()}
+            output, content_target = output.float(), content_target.float()
+        l_content = F.mse_loss(feats[CONTENT_LAYER], content_target)
+        # gram(...) is (B, N, N): one Gram matrix per output, each compared with the style's (1, N, N)
+        l_style = sum(style_layer_loss(gram(feats[l]), targets[l]) for l in STYLE_LAYERS) / (len(STYLE_LAYERS) * b)
+        dx = output[..., :, 1:] - output[..., :, :-1]
+        dy = output[..., 1:, :] - output[..., :-1, :]
+        l_tv = dx.pow(2).mean() + dy.pow(2).mean()
+        total = content_weight * l_content + style_weight * l_style + tv_weight * l_tv
+    return {"content": l_content, "style": l_style, "tv": l_tv, "total": total}
 
 
 def export_stylebank(model: StyleBank, path: str | Path, training: dict | None = None) -> str:

@@ -10,19 +10,39 @@ bit for bit on the CPU).
 Checkpoints are written atomically (files.atomic_write: beside the target, then renamed), so a crash
 or Ctrl-C during the save leaves the previous checkpoint intact. They load with
 `torch.load(weights_only=True)`: only tensors, numbers, strings and containers, never code.
+
+The skeleton every trainer runs on (adain_training, stylebank_training, cyclegan_training):
+
+    run_dir = check_run_dir(run_dir)                  # before loading anything: a bad path costs nothing
+    precision = Precision(precision, device)          # bf16: autocast + channels-last; fp32: neither
+    ...                                               # data, networks, optimizers, history = {...}
+    def one_step(step) -> dict: ...                   # one update; returns the step's values
+    return run_training(model, run_dir, cfg, history, one_step, state=..., restore=..., data=...,
+                        precision=precision, callback=callback, ...)
+
+`run_training` resumes from `run_dir/checkpoint.pt` if there is one (`resume`), runs the steps
+(`run_steps`), calls the user's `callback(step, values, model)` after each, checkpoints, and returns
+a `TrainRun`. A trainer's own module holds only what differs: its settings dataclass, its data, its
+step, and what its checkpoint holds (`state()`) and how that is put back (`restore(state)`).
 """
 from __future__ import annotations
 
 import math
 import os
 import random
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 
+from . import runtime
 from .files import atomic_write
+
+CHECKPOINT = "checkpoint.pt"  # a trainer's checkpoint, in its run_dir
 
 
 def rng_state(*generators: torch.Generator) -> dict:
@@ -77,7 +97,7 @@ def check_file_target(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
-def check_run_dir(run_dir: str | os.PathLike, checkpoint: str = "checkpoint.pt") -> Path:
+def check_run_dir(run_dir: str | os.PathLike, checkpoint: str = CHECKPOINT) -> Path:
     """A trainer's run directory must be a folder (or not exist yet) and its checkpoint a file."""
     run_dir = Path(run_dir).expanduser()
     if run_dir.exists() and not run_dir.is_dir():
@@ -218,6 +238,123 @@ def run_steps(step: int, steps: int, one_step: Callable[[int], dict], save: Call
         if bar is not None:
             bar.close()
     return step, stopped, save(step)
+
+
+# ----------------------------------------------------------------------------- the training skeleton
+
+@dataclass
+class TrainRun:
+    """What every trainer returns."""
+    history: dict[str, list[float]]  # per step: the method's values (see its trainer) and 'seconds'
+    step: int  # steps done in total, over every resumption
+    stopped: str  # 'finished' or 'interrupted'
+    settings: dict = field(default_factory=dict)  # the settings dataclass as a dict, plus 'precision'
+    checkpoint: Path | None = None  # the checkpoint written last
+
+
+class Precision:
+    """How a trainer runs its networks (runtime.precision): with 'bf16' under bfloat16 autocast and
+    in channels-last memory, with 'fp32' in float32 and the default layout. The losses, backward
+    passes and Adam stay float32 either way (a method's losses cast the features they compare with
+    `.float()`). A run may resume in the other precision: it is not one of the compared settings."""
+
+    def __init__(self, precision: str | None, device: torch.device | str):
+        self.name = runtime.precision(precision)
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if self.name == "bf16" else torch.contiguous_format
+
+    def autocast(self):
+        """The context a network's forward pass runs in (a no-op for fp32)."""
+        return runtime.autocast(self.device, self.name)
+
+    def batch(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch (B, 3, H, W) on the device, in the networks' memory format."""
+        return images.to(self.device, memory_format=self.memory_format)
+
+    def prepare(self, *networks: nn.Module) -> None:
+        """Put the networks' weights in the memory format (in place)."""
+        for net in networks:
+            net.to(memory_format=self.memory_format)
+
+
+def resume(path: Path, settings: dict, data: dict[str, list], history: dict[str, list],
+           restore: Callable[[dict], None], generators: Sequence[torch.Generator] = (),
+           same: dict[str, Any] | None = None, map_location="cpu") -> int:
+    """Continue the run whose checkpoint is at `path`, if there is one: refuse it if it was made with
+    other `settings` (check_same_settings; `same` holds further entries the checkpoint keeps beside
+    them that must agree, like StyleBank's trained banks) or on other `data` (check_same_data); then
+    `restore(state)` (the trainer puts back its networks, optimizers, pools, ...), replace the
+    contents of `history` by the saved history, and set every RNG: the global ones and `generators`.
+    Returns the number of steps done so far (0 when there is no checkpoint)."""
+    if not path.is_file():
+        return 0
+    state = load_checkpoint(path, map_location=map_location)
+    same = same or {}
+    check_same_settings(state["settings"] | {k: state.get(k) for k in same}, settings | same, path)
+    check_same_data(state.get("data"), data, path)
+    restore(state)
+    history.clear()
+    history.update(state["history"])
+    set_rng_state(state["rng"], *generators)
+    return state["step"]
+
+
+def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[float]],
+                 one_step: Callable[[int], dict[str, float]], *, state: Callable[[], dict],
+                 restore: Callable[[dict], None], data: dict[str, list], precision: Precision, desc: str,
+                 generators: Sequence[torch.Generator] = (), same: dict[str, Any] | None = None,
+                 networks: Sequence[nn.Module] | None = None, trained: nn.Module | None = None,
+                 start: Callable[[int], None] | None = None,
+                 after_step: Callable[[int, dict[str, float]], dict | None] | None = None,
+                 callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
+                 progress: bool = True) -> TrainRun:
+    """The skeleton every trainer runs on; `cfg` is its settings dataclass (with `steps` and
+    `checkpoint_every`). In order:
+
+    1. `resume` from run_dir/CHECKPOINT if it exists (`settings` = asdict(cfg), `data`, `history`,
+       `restore`, `generators`, `same`; on `precision.device`);
+    2. `start(step)`, if given: untimed work before the first step (CycleGAN scores its untrained
+       generator);
+    3. `networks` (default: the model) in the precision's memory format, `trained` (default: the
+       model) in train mode;
+    4. `run_steps` up to cfg.steps: `one_step(step)` (the update; returns the step's values and
+       records them in `history`; the skeleton adds the run's wall-clock time to
+       history['seconds']), then `after_step(step, values)` (the trainer's samples, evaluation; may
+       return what the progress bar shows), then the user's `callback(step, values, model)` (raise
+       KeyboardInterrupt there to stop as Ctrl-C would); a checkpoint of `state()` with the step,
+       history, settings, `same`, data and every RNG every cfg.checkpoint_every steps, on Ctrl-C and
+       at the end;
+    5. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg) and 'precision')."""
+    settings, same = asdict(cfg), same or {}
+    path = Path(run_dir) / CHECKPOINT
+    step = resume(path, settings, data, history, restore, generators, same, map_location=precision.device)
+
+    def save(step: int) -> Path:
+        return save_checkpoint(path, {**state(), "step": step, "history": history, "settings": settings, **same,
+                                      "data": data, "rng": rng_state(*generators)})
+
+    if start is not None:
+        start(step)
+    precision.prepare(*(networks if networks is not None else [model]))
+    trained = trained if trained is not None else model
+    began = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+
+    def timed_step(step: int) -> dict[str, float]:
+        values = one_step(step)
+        history["seconds"].append(time.perf_counter() - began)
+        return values
+
+    def after(step: int, values: dict[str, float]) -> dict | None:
+        shown = after_step(step, values) if after_step is not None else None
+        if callback is not None:
+            callback(step, values, model)
+        return shown
+
+    trained.train()
+    step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc, progress, after)
+    trained.eval()
+    return TrainRun(history=history, step=step, stopped=stopped, settings={**settings, "precision": precision.name},
+                    checkpoint=saved)
 
 
 def training_summary(run, content: Sequence, style: Sequence, device,

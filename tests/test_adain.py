@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from nstlib.adain import STYLE_LAYERS, AdaIN, Encoder, adain, build_decoder, losses, mean_std
+from nstlib.adain import STYLE_LAYERS, AdaIN, Encoder, adain, build_decoder, decoder_losses, mean_std
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_preserve_colors_recolours_the_style_first(model):
 
 def test_losses_follow_the_paper(model):
     c, s = _images(10, n=2), _images(11, n=2, h=48)
-    parts = losses(model, c, s)
+    parts = decoder_losses(model, c, s)
     fc, fs = model.encoder(c), model.encoder.styles(s)
     t = adain(fc, fs["relu4_1"])
     out_feats = model.encoder.styles(model.decoder(t))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nstlib.adain import AdaIN, Encoder
-from nstlib.adain_training import CHECKPOINT, learning_rate, train_decoder
-from nstlib.training import load_checkpoint
+from nstlib.adain_training import learning_rate, train_decoder
+from nstlib.training import CHECKPOINT, load_checkpoint
 from nstlib.datasets import ImageSet
 from nstlib.models import training_record
 
@@ -113,8 +113,7 @@ def test_the_train_adain_command_can_add_photos_and_shuffle_style_colours(tmp_pa
 
 
 def test_training_summary_averages_the_curves_over_windows():
-    from nstlib.adain_training import TrainRun
-    from nstlib.training import training_summary
+    from nstlib.training import TrainRun, training_summary
 
     history = {"content": [1.0, 3.0, 5.0, 7.0, 9.0], "style": [0.0] * 5, "total": [2.0] * 5, "lr": [1e-4] * 5,
                "seconds": [1.0, 2.0, 3.0, 4.0, 5.5]}

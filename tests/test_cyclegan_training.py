@@ -6,8 +6,9 @@ import torch
 import torch.nn as nn
 
 from nstlib import data
-from nstlib.training import load_checkpoint
-from nstlib.cyclegan_training import CHECKPOINT, CycleGAN, Pix2Pix, lr_factor, train_translation
+from nstlib.cyclegan import CycleGAN, Pix2Pix
+from nstlib.cyclegan_training import lr_factor, train_translation
+from nstlib.training import CHECKPOINT, load_checkpoint
 from nstlib.datasets import ImageSet
 from nstlib.images import load_image, save_image
 from nstlib.translation_task import (LIFT, MIX, FolderTask, TranslationTask, disjoint, psnr, split_photos,

@@ -290,7 +290,8 @@ def test_stylebank_trains_on_bsds500_by_name(shared_root, fresh_cache, monkeypat
 
 
 def test_cyclegan_trains_on_horse2zebra_by_name(shared_root, fresh_cache, monkeypatch, tmp_path):
-    from nstlib.cyclegan_training import CycleGAN, train_translation
+    from nstlib.cyclegan import CycleGAN
+    from nstlib.cyclegan_training import train_translation
     from nstlib.translation_task import FolderTask
 
     monkeypatch.setenv(ts.DATASETS_ENV, str(shared_root))

@@ -135,8 +135,7 @@ def test_the_shipped_stylebank_moves_held_out_photos_towards_each_style(vgg16):
     from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
     from nstlib.losses import gram, style_layer_loss
-    from nstlib.stylebank import StyleBank, pretrained
-    from nstlib.stylebank_training import STYLE_LAYERS, style_targets
+    from nstlib.stylebank import STYLE_LAYERS, StyleBank, pretrained, style_targets
 
     model = pretrained()
     assert model.style_names == ["starry_night", "the_scream", "la_muse", "shipwreck"]

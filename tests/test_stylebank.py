@@ -8,10 +8,10 @@ import torch.nn as nn
 
 from nstlib.datasets import ImageSet
 from nstlib.losses import gram, style_layer_loss
-from nstlib.stylebank import StyleBank, build_bank, build_decoder, build_encoder, parameter_count
-from nstlib.stylebank_training import (CHECKPOINT, StyleBankSettings, perceptual_losses, style_targets,
-                                       train_stylebank)
-from nstlib.training import load_checkpoint
+from nstlib.stylebank import (StyleBank, build_bank, build_decoder, build_encoder, parameter_count, style_targets,
+                              stylising_losses)
+from nstlib.stylebank_training import train_stylebank
+from nstlib.training import CHECKPOINT, load_checkpoint
 
 
 def _images(seed, n=2, h=32, w=40):
@@ -82,9 +82,9 @@ def test_style_loss_uses_one_gram_matrix_per_sample(vgg16):
     a, b = _images(4, n=1), _images(5, n=1)
     batch = torch.cat([a, b])
     targets = style_targets(vgg16, [_images(6, n=1)], 64)[0]
-    cfg = StyleBankSettings(content_weight=0, tv_weight=0, style_weight=1)
-    both = perceptual_losses(vgg16, batch, batch, targets, cfg)["style"]
-    each = [perceptual_losses(vgg16, x, x, targets, cfg)["style"] for x in (a, b)]
+    weights = dict(content_weight=0, tv_weight=0, style_weight=1)
+    both = stylising_losses(vgg16, batch, batch, targets, **weights)["style"]
+    each = [stylising_losses(vgg16, x, x, targets, **weights)["style"] for x in (a, b)]
     assert torch.allclose(both, (each[0] + each[1]) / 2, rtol=1e-5)  # the batch's mean of per-image losses
     f = vgg16.extract(batch, "relu2_2")["relu2_2"]
     pooled = f.transpose(0, 1).reshape(1, f.shape[1], -1)  # the wrong way: one Gram over the batch
@@ -106,7 +106,7 @@ def test_alternation_and_gradient_rescaling(vgg16, photos, tmp_path):
     model = StyleBank(2)
     seen = []
     run = train_stylebank(model, photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=6, progress=False,
-                          callback=lambda step, values: seen.append(values["branch"]), **TINY)
+                          callback=lambda step, values, model: seen.append(values["branch"]), **TINY)
     assert [b < 0 for b in seen] == [False, False, True] * 2  # T = 2 stylising steps, then the auto-encoder
     assert run.history["reconstruction"][2] > 0
 
