@@ -449,6 +449,24 @@ def _find_root(unpacked: Path, entry: TrainingSet) -> Path:
     raise ValueError(f"the archive of {entry.name} has no folder {first}/")
 
 
+# An archive of photos barely compresses (JPEG is compressed already): CycleGAN's zips unpack to about
+# 1.0x their size. Anything far beyond that is not the set (a zip bomb, or the wrong file), refused
+# before a byte is written. zipfile itself stops each member at its declared size.
+MAX_UNPACK_RATIO = 4
+UNPACK_SLACK_BYTES = 1 << 20
+
+
+def check_unpacked_size(archive: zipfile.ZipFile, archive_bytes: int) -> int:
+    """The bytes `archive` unpacks to, by its members' declared sizes; ValueError if that is more
+    than MAX_UNPACK_RATIO times the archive's own size (+ 1 MiB)."""
+    total = sum(info.file_size for info in archive.infolist())
+    limit = MAX_UNPACK_RATIO * archive_bytes + UNPACK_SLACK_BYTES
+    if total > limit:
+        raise ValueError(f"it would unpack to {total:,} bytes, more than {MAX_UNPACK_RATIO}x its own "
+                         f"{archive_bytes:,}; a set of photos barely compresses, so it was not unpacked")
+    return total
+
+
 def fetch_training_set(name: str, allow_unpinned: bool = False) -> dict[str, Path]:
     """Local folders of the full archive of set `name` ({'trainA': Path, ...}), downloading and
     unpacking it when neither NSTLIB_DATA_DIR nor the cache holds it. An archive is checked by
@@ -474,6 +492,7 @@ def fetch_training_set(name: str, allow_unpinned: bool = False) -> dict[str, Pat
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
         try:
             with zipfile.ZipFile(archive) as z:
+                check_unpacked_size(z, archive.stat().st_size)
                 z.extractall(tmp)
             root = _find_root(Path(tmp), entry)
             check_layout(root, entry)

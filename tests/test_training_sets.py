@@ -108,6 +108,25 @@ def test_a_file_that_is_not_a_zip_is_deleted(http_server, monkeypatch, isolated)
     assert list(isolated.iterdir()) == []
 
 
+def test_an_archive_that_unpacks_far_beyond_its_size_is_refused_before_unpacking(http_server, monkeypatch, isolated):
+    """Issue 24, 4: unpacked archives are capped at a stated multiple of their size (a zip bomb)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("toyset/trainA/0.png", png())
+        z.writestr("toyset/trainA/huge.bin", bytes(training_sets.UNPACK_SLACK_BYTES * 8))  # 8 MiB of zeros
+    assert len(buf.getvalue()) < 100_000  # compresses to almost nothing
+    use_entry(monkeypatch, [http_server.add("/toyset.zip", buf.getvalue())])
+    with pytest.raises(ValueError, match="would unpack to 8,388,.* bytes, more than 4x.*was deleted"):
+        fetch_unpinned("toyset")
+    assert list(isolated.iterdir()) == []  # neither the archive nor anything unpacked
+
+
+def test_an_archive_of_photos_is_within_the_unpack_cap():
+    with zipfile.ZipFile(io.BytesIO(make_zip(FOLDERS))) as z:
+        total = training_sets.check_unpacked_size(z, len(make_zip(FOLDERS)))
+    assert total == len(png()) * sum(FOLDERS.values())
+
+
 def test_the_data_dir_override_is_used_without_downloading(http_server, monkeypatch, tmp_path):
     local = tmp_path / "local"
     with zipfile.ZipFile(io.BytesIO(make_zip(FOLDERS, top=""))) as z:
