@@ -174,10 +174,10 @@ def bench_stylize(device, steps):
     from nstlib.stylize import stylize
 
     vgg = load_vgg(device=device)
-    stylize("tubingen", "starry_night", size=64, steps=2, vgg=vgg, progress=False)  # warm-up
-    runs = [("512 px", dict(size=512, steps=steps))]
+    stylize("tubingen", "starry_night", max_size=64, steps=2, vgg=vgg, progress=False)  # warm-up
+    runs = [("512 px", dict(max_size=512, steps=steps))]
     if device.type == "cuda":
-        runs.append(("1024 px, coarse-to-fine 256 -> 512 -> 1024", dict(size=1024, scales=(256, 512), steps=steps)))
+        runs.append(("1024 px, coarse-to-fine 256 -> 512 -> 1024", dict(max_size=1024, scales=(256, 512), steps=steps)))
     rows = []
     for label, kwargs in runs:
         if device.type == "cuda":

@@ -1,8 +1,8 @@
 """Command line.
 
     python -m nstlib info                       versions, device, quick mode, weights and images found
-    python -m nstlib stylize CONTENT STYLE [STYLE ...] -o out.png [--size --steps --style-weight
-                             --preserve-colors --init ...]
+    python -m nstlib stylize CONTENT STYLE [STYLE ...] -o out.png [--max-size --steps --style-weight
+                             --blend --preserve-colors --init ...]
                                                 Gatys style transfer (nstlib.stylize)
     python -m nstlib train-adain --run-dir runs/adain [--content SRC ...] [--style SRC ...] [--steps ...]
                              [--export decoder.pth]
@@ -165,29 +165,30 @@ def _add_stylize_parser(sub) -> None:
     p = sub.add_parser("stylize", help="Gatys style transfer of CONTENT in the style of STYLE",
                        description="Paint CONTENT in the style of STYLE (Gatys et al. 2016) by optimising its "
                                    "pixels. CONTENT and STYLE are registry names or image files; several STYLE "
-                                   "images are blended (see --blend-weights).")
+                                   "images are blended (see --blend).")
     p.add_argument("content", help="content photo: a registry name (e.g. tubingen) or an image file")
     p.add_argument("style", nargs="+", help="style image(s): registry names (e.g. starry_night) or files")
     p.add_argument("-o", "--output", required=True,
                    help="where to write the result (.png or .jpg); never one of the inputs, and an existing "
                         "file only with --force")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
-    p.add_argument("--size", type=_size, default=512,
-                   help=f"longer side of the result, px (512; at most {MAX_IMAGE_SIDE})")
+    p.add_argument("--max-size", "--size", dest="max_size", type=_size, default=512,
+                   help=f"longer side of the result, px (512; at most {MAX_IMAGE_SIDE}); --size is an older "
+                        "spelling of it")
     p.add_argument("--steps", type=_int_at_least(0), default=300, help="optimizer iterations per scale (300)")
     p.add_argument("--content-weight", type=_nonnegative_float, help="alpha, for a 512x512 image (preset: 1)")
     p.add_argument("--style-weight", type=_nonnegative_float, help="beta (preset: 1e3)")
     p.add_argument("--tv-weight", type=_nonnegative_float, help="total-variation weight (preset: 0)")
-    p.add_argument("--blend-weights", type=_nonnegative_float, nargs="+", metavar="W",
-                   help="one weight per STYLE image when blending several")
+    p.add_argument("--blend", "--blend-weights", dest="blend", type=_nonnegative_float, nargs="+", metavar="W",
+                   help="one weight per STYLE image when blending several (--blend-weights: an older spelling)")
     p.add_argument("--preserve-colors", choices=["luminance", "histogram"],
                    help="keep the photo's colours: luminance-only transfer or colour histogram matching")
     p.add_argument("--init", choices=["content", "noise", "style"], default="content", help="start image")
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
     p.add_argument("--scales", type=_int_at_least(32), nargs="+", default=[], metavar="PX",
-                   help="coarse-to-fine: smaller sizes to optimise at first, e.g. --scales 256 512 --size 1024")
+                   help="coarse-to-fine: smaller longer sides to optimise at first, e.g. --scales 256 512 --max-size 1024")
     p.add_argument("--style-scale", type=_positive_float, default=1.0,
-                   help="size of the style image relative to --size (1.0)")
+                   help="longer side of the style image relative to --max-size (1.0)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="course",
                    help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling, conv layers")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
@@ -204,15 +205,15 @@ def stylize_command(args) -> str:
     output = _check_output(args.output)
     _check_not_an_input(output, {"content": args.content, **{
         f"style{'' if len(args.style) == 1 else f' {i + 1}'}": s for i, s in enumerate(args.style)}}, args.force)
-    if args.blend_weights is not None and len(args.blend_weights) != len(args.style):
-        raise ValueError(f"{len(args.blend_weights)} --blend-weights for {len(args.style)} style images")
+    if args.blend is not None and len(args.blend) != len(args.style):
+        raise ValueError(f"{len(args.blend)} --blend weights for {len(args.style)} style images: give one per STYLE")
     _device(args.device)
-    if args.size * args.style_scale > MAX_IMAGE_SIDE:
-        raise ValueError(f"--style-scale {args.style_scale:g} makes the style image {args.size * args.style_scale:.0f} "
+    if args.max_size * args.style_scale > MAX_IMAGE_SIDE:
+        raise ValueError(f"--style-scale {args.style_scale:g} makes the style image {args.max_size * args.style_scale:.0f} "
                          f"px; at most {MAX_IMAGE_SIDE}{_SIZE_REASON}")
     result = stylize.stylize(
-        args.content, args.style, size=args.size, steps=args.steps, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, style_blend_weights=args.blend_weights,
+        args.content, args.style, max_size=args.max_size, steps=args.steps, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, blend=args.blend,
         preserve_colors=args.preserve_colors, init=args.init, optimizer=args.optimizer, scales=args.scales,
         style_scale=args.style_scale, preset=args.preset, device=args.device, seed=args.seed, progress=True)
     if result.stopped == "non-finite loss":

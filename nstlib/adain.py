@@ -30,6 +30,7 @@ padding, no normalisation layers (Sec. 6.1). With the course's VGG-16 it has 8 c
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -40,7 +41,7 @@ import torch.nn.functional as F
 from . import color, vgg as vgg_arch
 from .download import file_hash
 from .features import VGGFeatures
-from .images import check_image
+from .images import as_mask, check_image
 
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -91,6 +92,8 @@ def regional_adain(content: torch.Tensor, styles: Sequence[torch.Tensor], masks:
     if masks.dim() != 4 or masks.shape[1] != len(styles) or masks.shape[-2:] != content.shape[-2:]:
         raise ValueError(f"masks must be (B, {len(styles)}, {content.shape[-2]}, {content.shape[-1]}) for "
                          f"{len(styles)} styles, got {tuple(masks.shape)}")
+    for k in range(len(styles)):  # each region's weights: finite, in [0, 1], a batch of 1 or B
+        as_mask(masks[:, k: k + 1], like=content, name=f"region {k + 1}'s weights", batch=True, allow_empty=True)
     t = torch.zeros_like(content)
     for k, style in enumerate(styles):
         m = masks[:, k: k + 1]  # (B, 1, H, W)
@@ -103,16 +106,14 @@ def regional_adain(content: torch.Tensor, styles: Sequence[torch.Tensor], masks:
 
 
 def feature_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-    """Image-size region masks ((H, W), (1, H, W) or (B, 1, H, W) each) as (B, K, h, w) weights at
-    the feature map's size `size`: each mask averaged over the pixels of a feature cell ('area'),
-    then normalised to sum to 1 at every position (a cell no mask covers is split evenly)."""
+    """Image-size region masks ((H, W), (1, H, W), (1, 1, H, W) or (B, 1, H, W) each, in [0, 1],
+    checked by `images.as_mask`; an empty one is allowed) as (B, K, h, w) weights at the feature
+    map's size `size` = (h, w): each mask averaged over the pixels of a feature cell ('area'), then
+    normalised to sum to 1 at every position (a cell no mask covers is split evenly)."""
     resized = []
-    for m in masks:
-        m = m.float()
-        m = m[None, None] if m.dim() == 2 else m[None] if m.dim() == 3 else m
-        if m.dim() != 4 or m.shape[1] != 1:
-            raise ValueError(f"each mask must be (H, W), (1, H, W) or (B, 1, H, W), got {tuple(m.shape)}")
-        resized.append(F.interpolate(m.clamp(0, 1), size=size, mode="area"))
+    for i, m in enumerate(masks):
+        m = as_mask(m, name=f"mask {i + 1}", batch=True, allow_empty=True)
+        resized.append(F.interpolate(m, size=size, mode="area"))
     w = torch.cat(torch.broadcast_tensors(*resized), dim=1)  # (B, K, h, w)
     total = w.sum(dim=1, keepdim=True)
     return torch.where(total > 0, w / total.clamp_min(1e-8), torch.full_like(w, 1.0 / w.shape[1]))
@@ -196,12 +197,15 @@ def build_decoder(arch: str = "vgg16") -> nn.Sequential:
 
 
 class AdaIN(nn.Module):
-    """Encoder (fixed) + AdaIN + decoder (trained): `model(content, style, alpha)` -> images.
+    """Encoder (fixed) + AdaIN + decoder (trained): `model(content, style, alpha=...)` -> images.
 
-    Controls (Sec. 7): alpha in [0, 1] trades content for style (Eq. 14); several styles with
-    `weights` mix their AdaIN targets (Eq. 15); `masks` gives regions their own style, each with
-    its own content statistics (regional_adain);
-    `preserve_colors` recolours the style to the content's colour statistics first.
+    Controls (Sec. 7), keyword arguments of `model(...)` and `target`: alpha in [0, 1] trades content
+    for style (Eq. 14); several styles with `blend` (one weight per style) mix their AdaIN targets
+    (Eq. 15); `masks` gives regions their own style, each with its own content statistics
+    (regional_adain); `preserve_colors` keeps the photo's colours as in `nstlib.stylize`:
+    'histogram' recolours the styles to the content's colour statistics first (Gatys et al. 2017,
+    Sec. 5.2), 'luminance' transfers between luminances and puts the content's chroma back on the
+    decoded image (Sec. 5.1). `weights` (the constructor's) names the encoder's VGG weights.
     """
 
     def __init__(self, arch: str = "vgg16", weights: str | None = "caffe", encoder: Encoder | None = None):
@@ -214,40 +218,72 @@ class AdaIN(nn.Module):
         """g(t), clamped to [0, 1] (for results, not for training)."""
         return self.decoder(t).clamp(0.0, 1.0)
 
-    def target(self, content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Tensor, alpha: float = 1.0,
-               weights: Sequence[float] | None = None, masks: Sequence[torch.Tensor] | None = None,
-               preserve_colors: bool = False) -> torch.Tensor:
+    def target(self, content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Tensor, *, alpha: float = 1.0,
+               blend: Sequence[float] | None = None, masks: Sequence[torch.Tensor] | None = None,
+               preserve_colors: str | None = None) -> torch.Tensor:
         """The feature map the decoder turns into the result: (1 - alpha) f(c) + alpha t, with t
-        the weighted sum of the styles' AdaIN outputs (interpolation, Eq. 15), or, with `masks`
-        (one image-size mask per style), each region's own AdaIN with its style (regional_adain)."""
+        the `blend`-weighted sum of the styles' AdaIN outputs (interpolation, Eq. 15; weights
+        normalised to sum 1, default equal), or, with `masks` (one image-size mask per style,
+        checked by `images.as_mask`), each region's own AdaIN with its style (regional_adain).
+        preserve_colors: None, 'histogram' (the styles recoloured first; one content image) or
+        'luminance' (c and s replaced by their luminance, the style's matched to the content's
+        mean and std: the decoded image is grey until `forward` puts the content's chroma back)."""
         check_image(content, "content")
         styles = [styles] if torch.is_tensor(styles) else list(styles)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if not styles:
             raise ValueError("give at least one style image")
-        if preserve_colors:
-            if content.shape[0] != 1:
-                raise ValueError("preserve_colors works on one content image at a time")
-            styles = [color.match_histogram(s, content) for s in styles]
-        fc = self.encoder(content)  # (B, 512, H/8, W/8), rounded (up for load_authors' encoder)
-        style_feats = [self.encoder(check_image(s, "style")) for s in styles]
-        if masks is not None:  # each region: its own content statistics and its own style (Sec. 7.3)
+        styles = [check_image(s, "style") for s in styles]
+        if masks is not None:  # checked before any work, at the content image's size
+            if blend is not None:
+                raise ValueError("give blend (one style mix everywhere) or masks (one style per region), not both")
             if len(masks) != len(styles):
                 raise ValueError(f"{len(masks)} masks for {len(styles)} styles: give one per style")
-            t = regional_adain(fc, style_feats, feature_masks([m.to(fc.device) for m in masks], fc.shape[-2:]))
+            masks = [as_mask(m, like=content, name=f"mask {i + 1}", batch=True).to(content.device)
+                     for i, m in enumerate(masks)]
+        if blend is not None:
+            blend = [float(w) for w in blend]
+            if len(blend) != len(styles) or any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+                raise ValueError(f"need one blend weight >= 0 per style ({len(styles)}), not all 0; got {blend}")
+        if color.check_preserve_colors(preserve_colors) == "histogram":  # Gatys et al. 2017, Sec. 5.2
+            if content.shape[0] != 1:
+                raise ValueError("preserve_colors='histogram' works on one content image at a time")
+            styles = [color.match_histogram(s, content) for s in styles]
+        elif preserve_colors == "luminance":  # Sec. 5.1: between luminances; forward() restores the chroma
+            styles = [color.match_luminance(s, content) for s in styles]
+            content = color.luminance(content)
+        fc = self.encoder(content)  # (B, 512, H/8, W/8), rounded (up for load_authors' encoder)
+        style_feats = [self.encoder(s) for s in styles]
+        if masks is not None:  # each region: its own content statistics and its own style (Sec. 7.3)
+            t = regional_adain(fc, style_feats, feature_masks(masks, fc.shape[-2:]))
         else:
             targets = [adain(fc, fs, unbiased=self.unbiased) for fs in style_feats]
-            if weights is None:
-                weights = [1.0 / len(styles)] * len(styles)
-            if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:
-                raise ValueError(f"need one weight >= 0 per style, not all 0; got {weights}")
-            total = float(sum(weights))
-            t = sum((w / total) * ts for w, ts in zip(weights, targets))
+            blend = blend if blend is not None else [1.0] * len(styles)
+            total = sum(blend)
+            t = sum((w / total) * ts for w, ts in zip(blend, targets))
         return (1 - alpha) * fc + alpha * t
 
-    def forward(self, content: torch.Tensor, style, alpha: float = 1.0, **controls) -> torch.Tensor:
-        return self.decode(self.target(content, style, alpha, **controls))
+    def forward(self, content: torch.Tensor, style, *, alpha: float = 1.0, blend: Sequence[float] | None = None,
+                masks: Sequence[torch.Tensor] | None = None, preserve_colors: str | None = None) -> torch.Tensor:
+        """T(c, s) = g(target(c, s, ...)), clamped to [0, 1]; the controls as in `target`. With
+        preserve_colors='luminance', the decoded luminance Y with the content's chroma I, Q
+        (color.transfer_luminance; the content aligned at the top left and cut or edge-padded to the
+        decoder's size, which rounds to multiples of 8)."""
+        out = self.decode(self.target(content, style, alpha=alpha, blend=blend, masks=masks,
+                                      preserve_colors=preserve_colors))
+        if preserve_colors == "luminance":
+            out = color.transfer_luminance(out, _top_left(content.to(out), out.shape[-2:]))
+        return out
+
+
+def _top_left(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`x` (B, C, H, W) cut, or edge-padded at the bottom and right, to `size` (h, w): the decoder's
+    pixel (i, j) is the content's (i, j) (pooling drops or, rounding up, pads the last rows)."""
+    h, w = size
+    x = x[..., :h, :w]
+    pad_h, pad_w = h - x.shape[-2], w - x.shape[-1]
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
 
 
 # ----------------------------------------------------------------------------- decoder files
@@ -382,7 +418,8 @@ def load_authors(vgg_path: str | Path, decoder_path: str | Path, device: str | t
 
     (save_image clamps to [0, 1] as `decode` does.) Their pooling rounds odd sizes up, so a side that
     is not a multiple of 8 comes back rounded up to one, as in test.py. Interpolation and masks work as
-    in `AdaIN`; `preserve_colors` matches histograms, where test.py uses CORAL.
+    in `AdaIN`; preserve_colors='histogram' matches histograms (Gatys' transform), where test.py's
+    `--preserve_color` uses CORAL.
     """
     vgg_shapes, decoder_shapes, ours_to_theirs = authors_layout()
     vgg_state = _read_authors_file(vgg_path, "vgg_normalised.pth", vgg_shapes, decoder_shapes)

@@ -17,7 +17,8 @@ colours, the paper gives two methods:
   Image Analogies, A = Sigma_C^(1/2) Sigma_S^(-1/2) ('eigen'), and A = L_C L_S^(-1) from the
   Cholesky factors ('cholesky').
 
-All functions take and return (B, 3, H, W) RGB images in [0, 1].
+All functions take and return (B, 3, H, W) RGB images in [0, 1]. Every method with colour control
+takes the same `preserve_colors` argument: None, 'luminance' or 'histogram' (`PRESERVE_COLORS`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                            [0.211456, -0.522591, 0.311135]], dtype=torch.float64)
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 HISTOGRAM_MODES = ("eigen", "cholesky")
+PRESERVE_COLORS = (None, "luminance", "histogram")  # the values of every method's `preserve_colors`
+
+
+def check_preserve_colors(value) -> str | None:
+    """`value` if it is one of PRESERVE_COLORS: None (the painting's colours), 'luminance' (Sec. 5.1)
+    or 'histogram' (Sec. 5.2). Anything else that is not a string (True, say: AdaIN's old flag for
+    'histogram') is a TypeError, another string a ValueError."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"preserve_colors must be None, 'luminance' or 'histogram', got {value!r} "
+                        f"({type(value).__name__}); for colour histogram matching pass 'histogram'")
+    if value not in PRESERVE_COLORS:
+        raise ValueError(f"preserve_colors must be None, 'luminance' or 'histogram', got {value!r}")
+    return value
 
 
 def _apply_matrix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -132,7 +132,7 @@ class Runner:
             from .stylize import stylize
 
             vgg = load_vgg(device=self.device)
-            return lambda: stylize(content, style, size=self.size, steps=self.steps, vgg=vgg, progress=False).image
+            return lambda: stylize(content, style, max_size=self.size, steps=self.steps, vgg=vgg, progress=False).image
         if method == "adain":
             model = self._model("adain")
             return _no_grad(lambda: model(content, style))

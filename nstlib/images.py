@@ -98,6 +98,48 @@ def load_mask(source, size: Size = None) -> torch.Tensor:
     return mask.clamp_(0.0, 1.0)
 
 
+def as_mask(mask, *, like: torch.Tensor | None = None, name: str = "mask", batch: bool = False,
+            allow_empty: bool = False) -> torch.Tensor:
+    """A region mask, checked, in the form every masked method takes: a (1, 1, H, W) tensor in [0, 1]
+    (white = 1), float32 (float64 stays float64), on the device it came on.
+
+    mask: a tensor (H, W), (1, H, W) or (1, 1, H, W); with `batch`, also (B, 1, H, W), one mask per
+        image of a batch. A file, registry name or array goes through `load_mask` first.
+    like: the image the mask belongs to, (B, 3, H, W): the mask must have its height and width
+        (and, with `batch`, a batch of 1 or of B).
+    name: how errors call it ('mask 2', 'style_mask').
+    allow_empty: accept a mask that is 0 everywhere. Off by default, since an empty region is
+        usually a mistake (the inverted mask of a full one); on where a method takes one mask per
+        style and an empty one means "not this style" (StyleBank.fuse_regions, AdaIN's regions).
+    Raises TypeError for a non-tensor and ValueError, naming the mask, for a wrong shape, a value
+    outside [0, 1] (NaN included), an empty mask and a size that is not its image's.
+    """
+    if not torch.is_tensor(mask):
+        raise TypeError(f"{name} must be a tensor, got {type(mask).__name__}; load a file or an array "
+                        "with nstlib.images.load_mask")
+    shapes = "(H, W), (1, H, W), (1, 1, H, W) or (B, 1, H, W)" if batch else "(H, W), (1, H, W) or (1, 1, H, W)"
+    m = mask.detach()
+    m = m if m.dtype == torch.float64 else m.float()  # bool and 0/1 integer tensors become float32
+    if m.dim() in (2, 3):
+        m = m.reshape(1, 1, *m.shape[-2:]) if m.dim() == 2 or m.shape[0] == 1 else m
+    if m.dim() != 4 or m.shape[1] != 1 or (m.shape[0] != 1 and not batch):
+        raise ValueError(f"{name} must be {shapes}, got shape {tuple(mask.shape)}")
+    if m.numel() == 0:
+        raise ValueError(f"{name} has no pixels (shape {tuple(mask.shape)})")
+    if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+        raise ValueError(f"{name} values must lie in [0, 1] (white = 1), found [{float(m.min()):.3g}, "
+                         f"{float(m.max()):.3g}]" + ("" if torch.isfinite(m).all() else " and NaN or inf"))
+    if not allow_empty and m.max() == 0:
+        raise ValueError(f"{name} is zero everywhere: that region is empty")
+    if like is not None:
+        if m.shape[-2:] != like.shape[-2:]:
+            raise ValueError(f"{name} is {tuple(m.shape[-2:])} but its image is {tuple(like.shape[-2:])}: a mask must "
+                             "have its image's size (e.g. nstlib.images.load_mask(source, size=(H, W)))")
+        if m.shape[0] not in (1, like.shape[0]):
+            raise ValueError(f"{name} is a batch of {m.shape[0]} masks for a batch of {like.shape[0]} images")
+    return m
+
+
 def _check_min_side(x: torch.Tensor, label: str, verb: str) -> None:
     h, w = x.shape[-2:]
     if min(h, w) < MIN_SIDE:

@@ -49,7 +49,7 @@ import torch
 
 from . import runtime
 from .features import VGGFeatures, load_vgg
-from .images import check_image
+from .images import as_mask, check_image
 from .losses import (content_loss, gram, guided_gram, layer_guide, layer_weight_dict, style_layer_loss,
                      tv_loss)
 
@@ -106,6 +106,8 @@ class StyleTerm(Term):
     (`losses.guided_gram`), so only the masked region is asked to have this style; `style_mask`
     does the same for the region of the style image the targets come from. Two StyleTerms with
     masks m and 1 - m put two styles in two regions; a mask of all ones is the unmasked term.
+    Both are checked by `nstlib.images.as_mask` (shape, values in [0, 1], not empty; the style
+    mask the size of the style image).
     """
 
     name = "style"
@@ -123,8 +125,8 @@ class StyleTerm(Term):
         self.image = check_image(image, "style image")
         self.layers = layer_tuple(layers)
         self.layer_weights = layer_weight_dict(self.layers, layer_weights)
-        self.mask = _check_mask(mask, "mask")
-        self.style_mask = _check_mask(style_mask, "style_mask", like=self.image)
+        self.mask = None if mask is None else as_mask(mask, name="mask")
+        self.style_mask = None if style_mask is None else as_mask(style_mask, like=self.image, name="style_mask")
         self.targets: dict[str, torch.Tensor] = {}
         self._guides: dict[str, torch.Tensor] = {}  # the mask at each layer's resolution
 
@@ -151,26 +153,6 @@ class StyleTerm(Term):
                                  f"{tuple(image.shape[-2:])}; resize it, e.g. nstlib.images.load_mask(source, size=(H, W))")
             self._guides[layer] = layer_guide(self.mask.to(f.device), f)
         return guided_gram(f, self._guides[layer])
-
-
-def _check_mask(mask, name: str, like: torch.Tensor | None = None):
-    """A guide as a float (1, 1, H, W) tensor in [0, 1]; accepts (H, W) and (1, 1, H, W)."""
-    if mask is None:
-        return None
-    if not torch.is_tensor(mask):
-        raise TypeError(f"{name} must be a tensor (see nstlib.images.load_mask), got {type(mask).__name__}")
-    mask = mask.detach().float()
-    if mask.dim() == 2:
-        mask = mask[None, None]
-    if mask.dim() != 4 or mask.shape[:2] != (1, 1):
-        raise ValueError(f"{name} must be (H, W) or (1, 1, H, W), got shape {tuple(mask.shape)}")
-    if not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
-        raise ValueError(f"{name} values must lie in [0, 1]")
-    if mask.max() == 0:
-        raise ValueError(f"{name} is zero everywhere: that region is empty")
-    if like is not None and mask.shape[-2:] != like.shape[-2:]:
-        raise ValueError(f"{name} is {tuple(mask.shape[-2:])} but its image is {tuple(like.shape[-2:])}")
-    return mask
 
 
 class TVTerm(Term):

@@ -38,6 +38,7 @@ Training alternates T steps of the stylising branch with one step of the auto-en
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -45,7 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .images import load_image
+from .images import as_mask, load_image
 from .losses import gram, style_layer_loss
 
 if TYPE_CHECKING:
@@ -140,31 +141,32 @@ class StyleBank(nn.Module):
             features = self.banks[style_id](features)  # K_i (x) E(I): (B, 128, H'/4, W'/4)
         return self.decoder(features)[..., :h, :w]  # (B, 3, H', W'), cropped back to (B, 3, H, W)
 
-    def fuse_linear(self, content: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    def fuse_linear(self, content: torch.Tensor, blend: Sequence[float]) -> torch.Tensor:
         """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters blended by
-        `weights`, one per style (normalised to sum 1)."""
-        if len(weights) != self.n_styles or any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"need {self.n_styles} weights >= 0, not all 0; got {list(weights)}")
+        `blend`, one weight w_i per style (normalised to sum 1)."""
+        blend = [float(w) for w in blend]
+        if len(blend) != self.n_styles or any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+            raise ValueError(f"need {self.n_styles} blend weights >= 0, not all 0; got {blend}")
         x, (h, w) = _pad_to_multiple_of_4(content)
-        total = float(sum(weights))
+        total = sum(blend)
         conv = [bank[1] for bank in self.banks]  # each bank: (pad, conv)
-        weight = sum((w / total) * c.weight for w, c in zip(weights, conv))  # (128, 128, 3, 3)
+        weight = sum((w / total) * c.weight for w, c in zip(blend, conv))  # (128, 128, 3, 3)
         features = F.pad(self.encoder(x), (1, 1, 1, 1), mode="reflect")
         return self.decoder(F.conv2d(features, weight))[..., :h, :w]
 
     def fuse_regions(self, content: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Region fusion: decode sum_i K_i (x) (M_i o E(I)), masks (H, W) or (1, 1, H, W) in
-        [0, 1] at the image's size, one per style, downsampled to the feature map by area."""
+        """Region fusion: decode sum_i K_i (x) (M_i o E(I)), one mask per style ((H, W), (1, H, W),
+        (1, 1, H, W) or (B, 1, H, W), in [0, 1], at the image's size: checked by `images.as_mask`;
+        an all-zero mask leaves that bank out), downsampled to the feature map by area."""
         if len(masks) != self.n_styles:
             raise ValueError(f"need one mask per style ({self.n_styles}), got {len(masks)}")
         x, (h, w) = _pad_to_multiple_of_4(content)
+        masks = [as_mask(m, like=content, name=f"mask {i + 1}", batch=True, allow_empty=True)
+                 for i, m in enumerate(masks)]
         features = self.encoder(x)
         fused = 0
         for bank, m in zip(self.banks, masks):
             m = m.to(features)
-            m = m[None, None] if m.dim() == 2 else m
-            if m.dim() != 4 or m.shape[-2:] != (h, w):
-                raise ValueError(f"masks must be (H, W) or (1, 1, H, W) at the image's size {(h, w)}, got {tuple(m.shape)}")
             m = F.pad(m, (0, x.shape[-1] - w, 0, x.shape[-2] - h), mode="replicate")  # padded like the image
             fused = fused + bank(features * F.interpolate(m, size=features.shape[-2:], mode="area"))
         return self.decoder(fused)[..., :h, :w]

@@ -4,9 +4,9 @@ Convolutional Neural Networks" (CVPR 2016), with the controls of Gatys, Ecker, B
 
     result = stylize("tubingen", "starry_night")                 # 512 px, 300 L-BFGS iterations
     result = stylize("tubingen", "starry_night", preserve_colors="luminance")
-    result = stylize(photo, ["the_scream", "starry_night"], style_blend_weights=[0.7, 0.3])
+    result = stylize(photo, ["the_scream", "starry_night"], blend=[0.7, 0.3])
     result = stylize(photo, ["la_muse", "the_scream"], masks=[mask, 1 - mask])   # two regions
-    result = stylize(photo, "starry_night", size=1024, scales=(256, 512))        # coarse-to-fine
+    result = stylize(photo, "starry_night", max_size=1024, scales=(256, 512))    # coarse-to-fine
     result = stylize(photo, "starry_night", preset="gatys2016")  # the paper: VGG-19, avg pooling
 
 The loss is Gatys' Eq. 7, alpha * L_content + beta * L_style (+ a total-variation term),
@@ -33,16 +33,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from . import color, runtime
 from .features import VGGFeatures, load_vgg
-from .images import MIN_SIDE, check_image, load_image, load_mask, resize
+from .images import MIN_SIDE, as_mask, check_image, load_image, load_mask, resize
 from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_image
 from .runtime import get_device
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 REFERENCE_AREA = 512 * 512  # content_weight is stated for an image of this many pixels
-COLOR_MODES = (None, "luminance", "histogram")
+COLOR_MODES = color.PRESERVE_COLORS  # preserve_colors: None, 'luminance' or 'histogram'
 INITS = ("content", "noise", "style")
 
 # every default in one place; explicit arguments to stylize() override the preset's
@@ -61,7 +62,7 @@ PRESETS = {
 class StylizeResult:
     image: torch.Tensor  # (1, 3, H, W) in [0, 1]: the stylised image, colours preserved if asked
     history: dict[str, list[float]]  # losses of the last (finest) scale, see optimize.Result
-    stages: list[tuple[int, Result]] = field(default_factory=list)  # (longer side, result) per scale
+    stages: list[tuple[int, Result]] = field(default_factory=list)  # (longer side, result) per scale done
     seconds: float = 0.0  # wall time of the whole call, loading included
     settings: dict = field(default_factory=dict)  # the resolved arguments, for the record
 
@@ -83,7 +84,7 @@ def stylize(
     content,
     style,
     *,
-    size: int = 512,
+    max_size: int = 512,
     steps: int | Sequence[int] = 300,
     content_layers: Sequence[str] | None = None,
     style_layers: Sequence[str] | None = None,
@@ -91,7 +92,7 @@ def stylize(
     content_weight: float | None = None,
     style_weight: float | None = None,
     tv_weight: float | None = None,
-    style_blend_weights: Sequence[float] | None = None,
+    blend: Sequence[float] | None = None,
     masks: Sequence | None = None,
     preserve_colors: str | None = None,
     init: str = "content",
@@ -113,16 +114,17 @@ def stylize(
     """Paint the content image in the style of the style image(s); returns a `StylizeResult`.
 
     content, style: anything `load_image` takes (registry name, path, PIL, array, tensor); style
-        may be a list of them, blended by `style_blend_weights` (normalised to sum 1) or placed
-        in regions by `masks` (one mask per style: a tensor or anything `load_mask` takes).
-    size: longer side of the result, px. steps: L-BFGS/Adam iterations, per scale if a sequence.
+        may be a list of them, blended by `blend` (one weight per style, normalised to sum 1) or
+        placed in regions by `masks` (one mask per style: a tensor, checked by `images.as_mask`, or
+        anything `load_mask` takes; resized to the content image).
+    max_size: longer side of the result, px. steps: L-BFGS/Adam iterations, per scale if a sequence.
     content_weight (alpha) and tv_weight, both for a 512 x 512 image (see the module docstring),
         and style_weight (beta): None takes the preset's value.
     preserve_colors: None, 'luminance' (transfer on luminance, keep the photo's chroma) or
         'histogram' (recolour the style to the photo's colour statistics first).
-    init: 'content', 'noise' or 'style'. scales: smaller longer-sides to optimise at first,
+    init: 'content', 'noise' or 'style'. scales: smaller longer sides to optimise at first,
         ascending, each result upsampled to initialise the next (coarse-to-fine, Gatys 2017 Sec. 6).
-    style_scale: the style image's longer side relative to `size`.
+    style_scale: the style image's longer side relative to `max_size`.
     preset: 'course' (VGG-16, Caffe, max pooling) or 'gatys2016' (VGG-19, avg pooling, conv
         layers); arch and pooling override it.
     vgg: an extractor to reuse across calls (it then decides the network, not preset/arch/pooling);
@@ -131,6 +133,10 @@ def stylize(
     precision: 'fp32' or 'bf16' for the VGG (see `optimize_image`); None: `runtime.precision()`,
         fp32 unless NSTLIB_PRECISION=bf16.
     Ctrl-C stops the current scale, skips the rest and returns the best image so far.
+
+    The work is three steps: `_load_inputs` (images and masks, once, at the final size),
+    `_optimize_scales` (per scale: `_loss_terms`, then `optimize_image`) and, with 'luminance', the
+    photo's chroma put back on the result.
     """
     start = time.perf_counter()
     precision = runtime.precision(precision)  # a bad value fails here, before anything slow
@@ -138,65 +144,55 @@ def stylize(
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          arch=arch, pooling=pooling)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    sizes, steps_per_scale = _check_arguments(size, steps, scales, styles, style_blend_weights, masks,
-                                              preserve_colors, init, optimizer, style_scale, s)
+    sizes, steps_per_scale = _check_arguments(
+        max_size=max_size, steps=steps, scales=scales, styles=styles, blend=blend, masks=masks,
+        preserve_colors=preserve_colors, init=init, optimizer=optimizer, style_scale=style_scale, settings=s)
     device = torch.device(device) if device is not None else (vgg.mean.device if vgg is not None else get_device())
+    inputs = _load_inputs(content, styles, masks, max_size=max_size, style_scale=style_scale,
+                          preserve_colors=preserve_colors, device=device)  # a bad image or mask fails here
     if vgg is None:
         vgg = load_vgg(s["arch"], s["weights"], pooling=s["pooling"], device=device)
-
-    content_full = _load(content, "content", max_size=size).to(device)  # (1, 3, H, W) at `size`
-    style_full = [_load(x, f"style {i + 1}", max_size=max(MIN_SIDE, round(size * style_scale))).to(device)
-                  for i, x in enumerate(styles)]
-    masks_full = None
-    if masks is not None:
-        masks_full = [_load_mask(m, tuple(content_full.shape[-2:]), i).to(device) for i, m in enumerate(masks)]
-    if preserve_colors == "histogram":
-        style_full = [color.match_histogram(x, content_full) for x in style_full]
-    blend = _blend_weights(style_blend_weights, len(styles), masks is not None)
-
-    stages: list[tuple[int, Result]] = []
-    image = None
-    for scale_size, scale_steps in zip(sizes, steps_per_scale):
-        c = resize(content_full, max_size=scale_size) if scale_size != size else content_full
-        st = [resize(x, max_size=max(MIN_SIDE, round(scale_size * style_scale))) for x in style_full]
-        if preserve_colors == "luminance":  # optimise the luminance channel only (Sec. 5.1)
-            st = [color.match_luminance(x, c) for x in st]
-            c = color.luminance(c)
-        area_scale = REFERENCE_AREA / (c.shape[-1] * c.shape[-2])
-        terms: list[Term] = [ContentTerm(c, s["content_layers"], weight=s["content_weight"] * area_scale)]
-        for i, (x, w) in enumerate(zip(st, blend)):
-            mask = None
-            if masks_full is not None:
-                mask = torch.nn.functional.interpolate(masks_full[i], size=c.shape[-2:], mode="area")
-            terms.append(StyleTerm(x, s["style_layers"], style_layer_weights, weight=s["style_weight"] * w,
-                                   mask=mask))
-        if s["tv_weight"] > 0:  # a sum over pixels, like L_content: the same area rule
-            terms.append(TVTerm(s["tv_weight"] * area_scale))
-        if image is None:
-            start_image = initial_image(init, c, style=st[0], seed=seed)
-        else:  # coarse-to-fine: the previous scale's result, upsampled
-            start_image = resize(image, size=tuple(c.shape[-2:]))
-            if preserve_colors == "luminance":
-                start_image = color.luminance(start_image)
-        result = optimize_image(start_image, terms, steps=scale_steps, optimizer=optimizer, lr=lr, vgg=vgg,
-                                callback=callback, callback_every=callback_every, progress=progress,
-                                precision=precision)
-        stages.append((scale_size, result))
-        image = result.image
-        if result.stopped == "interrupted":
-            break
-
-    if preserve_colors == "luminance":
-        c = content_full if image.shape[-2:] == content_full.shape[-2:] else resize(content_full, size=tuple(image.shape[-2:]))
+    blend = _blend_weights(blend, len(styles), masks is not None)
+    stages = _optimize_scales(inputs, sizes, steps_per_scale, settings=s, blend=blend,
+                              style_layer_weights=style_layer_weights, style_scale=style_scale,
+                              preserve_colors=preserve_colors, init=init, seed=seed, optimizer=optimizer, lr=lr,
+                              vgg=vgg, callback=callback, callback_every=callback_every, progress=progress,
+                              precision=precision)
+    image = stages[-1][1].image  # the finest scale reached (all of them unless interrupted)
+    if preserve_colors == "luminance":  # the result's luminance with the photo's chroma (Sec. 5.1)
+        c = inputs.content
+        c = c if image.shape[-2:] == c.shape[-2:] else resize(c, size=tuple(image.shape[-2:]))
         image = color.transfer_luminance(image, c)
-    settings = dict(s, size=size, steps=list(steps_per_scale), scales=list(sizes[:-1]), init=init,
+    settings = dict(s, max_size=max_size, steps=list(steps_per_scale), scales=list(sizes[:-1]), init=init,
                     optimizer=optimizer, preserve_colors=preserve_colors, style_scale=style_scale,
-                    style_blend_weights=blend, preset=preset, device=str(device), precision=precision)
+                    blend=blend, preset=preset, device=str(device), precision=precision)
     return StylizeResult(image=image, history=stages[-1][1].history, stages=stages,
                          seconds=time.perf_counter() - start, settings=settings)
 
 
-# ----------------------------------------------------------------------------- argument checks
+# ----------------------------------------------------------------------------- the three steps
+
+@dataclass
+class _Inputs:
+    """The images stylize() works from, loaded once at the final size, on the device."""
+    content: torch.Tensor  # (1, 3, H, W), longer side max_size
+    styles: list[torch.Tensor]  # (1, 3, H', W') each, longer side max_size * style_scale
+    masks: list[torch.Tensor] | None  # (1, 1, H, W) each, the content's size; None: no regions
+
+
+def _load_inputs(content, styles: list, masks: Sequence | None, *, max_size: int, style_scale: float,
+                 preserve_colors: str | None, device: torch.device) -> _Inputs:
+    """Load the content, the styles (recoloured to the photo's colours with 'histogram', Sec. 5.2)
+    and the masks (checked by `as_mask`, resized to the content)."""
+    content = _load(content, "content", max_size).to(device)
+    style_side = max(MIN_SIDE, round(max_size * style_scale))
+    styles = [_load(x, f"style {i + 1}", style_side).to(device) for i, x in enumerate(styles)]
+    if preserve_colors == "histogram":
+        styles = [color.match_histogram(x, content) for x in styles]
+    if masks is not None:
+        masks = [_load_mask(m, content, f"mask {i + 1}").to(device) for i, m in enumerate(masks)]
+    return _Inputs(content, styles, masks)
+
 
 def _load(source, label: str, max_size: int) -> torch.Tensor:
     if torch.is_tensor(source):
@@ -204,17 +200,63 @@ def _load(source, label: str, max_size: int) -> torch.Tensor:
     return load_image(source, max_size=max_size)
 
 
-def _load_mask(source, hw: tuple[int, int], i: int) -> torch.Tensor:
-    if torch.is_tensor(source):
-        m = source.detach().float()
-        m = m[None, None] if m.dim() == 2 else m
-        if m.dim() != 4 or m.shape[:2] != (1, 1):
-            raise ValueError(f"mask {i + 1} must be (H, W) or (1, 1, H, W), got shape {tuple(source.shape)}")
-        if m.min() < 0 or m.max() > 1:
-            raise ValueError(f"mask {i + 1} values must lie in [0, 1]")
-        return torch.nn.functional.interpolate(m, size=hw, mode="area")
-    return load_mask(source, size=hw)
+def _load_mask(source, content: torch.Tensor, name: str) -> torch.Tensor:
+    """A mask at the content's size: a tensor as it is, anything else through `load_mask`, then
+    checked by `as_mask` and resized by area averaging (edges become fractional)."""
+    mask = as_mask(source if torch.is_tensor(source) else load_mask(source), name=name)
+    return F.interpolate(mask, size=content.shape[-2:], mode="area")
 
+
+def _loss_terms(content: torch.Tensor, styles: Sequence[torch.Tensor], settings: dict, *, blend: Sequence[float],
+                masks: Sequence[torch.Tensor] | None = None,
+                style_layer_weights: Sequence[float] | None = None) -> list[Term]:
+    """Gatys' Eq. 7 at one scale: alpha L_content + sum_i beta w_i L_style,i (+ lambda_tv TV).
+
+    alpha and lambda_tv are stated for a 512 x 512 image and multiplied by 512^2 / (H W) (both
+    losses are sums over positions; see the module docstring); w_i: the `blend` weight of style i;
+    with `masks`, style i is asked for only in region i (a guided Gram, Gatys 2017 Sec. 4), each
+    mask area-resized to the content's size."""
+    area_scale = REFERENCE_AREA / (content.shape[-1] * content.shape[-2])
+    terms: list[Term] = [ContentTerm(content, settings["content_layers"], weight=settings["content_weight"] * area_scale)]
+    for i, (style, w) in enumerate(zip(styles, blend)):
+        mask = None if masks is None else F.interpolate(masks[i], size=content.shape[-2:], mode="area")
+        terms.append(StyleTerm(style, settings["style_layers"], style_layer_weights,
+                               weight=settings["style_weight"] * w, mask=mask))
+    if settings["tv_weight"] > 0:  # a sum over pixels, like L_content: the same area rule
+        terms.append(TVTerm(settings["tv_weight"] * area_scale))
+    return terms
+
+
+def _optimize_scales(inputs: _Inputs, sizes: Sequence[int], steps: Sequence[int], *, settings: dict,
+                     blend: Sequence[float], style_layer_weights, style_scale: float, preserve_colors: str | None,
+                     init: str, seed: int | None, **optimize_options) -> list[tuple[int, Result]]:
+    """Optimise at each longer side in `sizes` (ascending, the last the final size) for its `steps`,
+    each scale starting from the previous one's result, upsampled (the first from `init`). With
+    'luminance' the images are their luminance (Sec. 5.1). `optimize_options` go to
+    `optimize_image`. Returns (longer side, result) per scale done: an interrupt ends the loop."""
+    stages: list[tuple[int, Result]] = []
+    for size, n_steps in zip(sizes, steps):
+        content = resize(inputs.content, max_size=size) if size != sizes[-1] else inputs.content
+        styles = [resize(x, max_size=max(MIN_SIDE, round(size * style_scale))) for x in inputs.styles]
+        if preserve_colors == "luminance":  # optimise the luminance channel only (Sec. 5.1)
+            styles = [color.match_luminance(x, content) for x in styles]
+            content = color.luminance(content)
+        terms = _loss_terms(content, styles, settings, blend=blend, masks=inputs.masks,
+                            style_layer_weights=style_layer_weights)
+        if not stages:
+            start_image = initial_image(init, content, style=styles[0], seed=seed)
+        else:  # coarse-to-fine: the previous scale's result, upsampled
+            start_image = resize(stages[-1][1].image, size=tuple(content.shape[-2:]))
+            if preserve_colors == "luminance":
+                start_image = color.luminance(start_image)
+        result = optimize_image(start_image, terms, steps=n_steps, **optimize_options)
+        stages.append((size, result))
+        if result.stopped == "interrupted":
+            break
+    return stages
+
+
+# ----------------------------------------------------------------------------- argument checks
 
 def _blend_weights(weights, n: int, masked: bool) -> list[float]:
     """Style weights per style image: normalised to sum 1 when blending; 1 each with masks (each
@@ -231,14 +273,14 @@ def _positive_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
-def _check_arguments(size, steps, scales, styles, blend, masks, preserve_colors, init, optimizer,
-                     style_scale, s) -> tuple[list[int], list[int]]:
+def _check_arguments(*, max_size, steps, scales, styles, blend, masks, preserve_colors, init, optimizer,
+                     style_scale, settings) -> tuple[list[int], list[int]]:
     """Check every argument before anything slow happens; returns the sizes and steps per scale."""
-    _positive_int(size, "size", MIN_SIDE)
+    _positive_int(max_size, "max_size", MIN_SIDE)
     scales = [_positive_int(x, "each of scales", MIN_SIDE) for x in scales]
-    if any(b <= a for a, b in zip(scales, scales[1:])) or (scales and scales[-1] >= size):
-        raise ValueError(f"scales must increase and stay below size={size}, got {scales}")
-    sizes = scales + [size]
+    if any(b <= a for a, b in zip(scales, scales[1:])) or (scales and scales[-1] >= max_size):
+        raise ValueError(f"scales must increase and stay below max_size={max_size}, got {scales}")
+    sizes = scales + [max_size]
     if isinstance(steps, int) and not isinstance(steps, bool):
         steps_per_scale = [steps] * len(sizes)
     else:
@@ -252,13 +294,12 @@ def _check_arguments(size, steps, scales, styles, blend, masks, preserve_colors,
     if blend is not None:
         blend = list(blend)
         if len(blend) != len(styles):
-            raise ValueError(f"{len(blend)} style_blend_weights for {len(styles)} style images")
+            raise ValueError(f"{len(blend)} blend weights for {len(styles)} style images: give one per style")
         if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
-            raise ValueError(f"style_blend_weights must be >= 0 and not all 0, got {blend}")
+            raise ValueError(f"blend weights must be >= 0 and not all 0, got {blend}")
     if masks is not None and len(masks) != len(styles):
         raise ValueError(f"{len(masks)} masks for {len(styles)} style images: give one mask per style")
-    if preserve_colors not in COLOR_MODES:
-        raise ValueError(f"preserve_colors must be one of {COLOR_MODES}, got {preserve_colors!r}")
+    color.check_preserve_colors(preserve_colors)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     if optimizer not in OPTIMIZERS:
@@ -266,7 +307,7 @@ def _check_arguments(size, steps, scales, styles, blend, masks, preserve_colors,
     if not (isinstance(style_scale, (int, float)) and math.isfinite(style_scale) and style_scale > 0):
         raise ValueError(f"style_scale must be a number > 0, got {style_scale!r}")
     for key in ("content_weight", "style_weight", "tv_weight"):
-        w = s[key]
+        w = settings[key]
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise ValueError(f"{key} must be a finite number >= 0, got {w!r}")
     return sizes, steps_per_scale

@@ -78,9 +78,9 @@ class ImagePicker:
             return self.path.value.strip().rstrip("/").rsplit("/", 1)[-1]
         return self.dropdown.value
 
-    def image(self, max_size: int | None = None) -> torch.Tensor:
-        """The chosen image as (1, 3, H, W) in [0, 1]; ImageError if the upload, file or URL is not
-        an image (or cannot be read)."""
+    def image(self, *, max_size: int | None = None) -> torch.Tensor:
+        """The chosen image as (1, 3, H, W) in [0, 1], its longer side `max_size` if given;
+        ImageError if the upload, file or URL is not an image (or cannot be read)."""
         if self.dropdown.value == UPLOAD:
             files = uploaded_files(self.upload.value)
             if not files:

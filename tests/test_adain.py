@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from nstlib import adain as adain_lib
 from nstlib.adain import STYLE_LAYERS, AdaIN, Encoder, adain, build_decoder, decoder_losses, mean_std
 
 
@@ -70,7 +71,7 @@ def test_alpha_zero_keeps_the_content_features_and_alpha_one_is_adain(model):
 
 def test_interpolation_and_masks(model):
     c, s1, s2 = _images(3), _images(4), _images(5)
-    only_first = model.target(c, [s1, s2], weights=[1, 0])
+    only_first = model.target(c, [s1, s2], blend=[1, 0])
     assert torch.allclose(only_first, model.target(c, s1), atol=1e-6)
     full_mask = model.target(c, [s1], masks=[torch.ones(64, 48)])
     assert torch.allclose(full_mask, model.target(c, s1), atol=1e-6)
@@ -120,17 +121,71 @@ def test_model_errors(model):
         model.target(c, s, alpha=1.5)
     with pytest.raises(ValueError, match="one per style"):
         model.target(c, [s, s], masks=[torch.ones(4, 4)])
-    with pytest.raises(ValueError, match="one weight"):
-        model.target(c, [s, s], weights=[1, -1])
+    with pytest.raises(ValueError, match="one blend weight"):
+        model.target(c, [s, s], blend=[1, -1])
+    with pytest.raises(ValueError, match="not both"):
+        model.target(c, [s, s], blend=[1, 1], masks=[torch.ones(64, 48), torch.ones(64, 48)])
+    with pytest.raises(TypeError):
+        model.target(c, s, 0.5)  # alpha and the other controls are keyword-only
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        model(c, [s, s], weights=[1, 1])  # `weights` names the VGG weights (AdaIN(weights="caffe")) only
     with pytest.raises(ValueError, match="at least one style"):
         model.target(c, [])
 
 
-def test_preserve_colors_recolours_the_style_first(model):
+def test_mask_errors_name_the_mask(model):
+    """images.as_mask's checks: shape, [0, 1], not empty, the content image's size."""
+    c, s = _images(12), _images(13)
+    with pytest.raises(ValueError, match="mask 2 is zero everywhere"):
+        model.target(c, [s, s], masks=[torch.ones(64, 48), torch.zeros(64, 48)])
+    with pytest.raises(ValueError, match=r"mask 1 values must lie in \[0, 1\]"):
+        model.target(c, [s, s], masks=[torch.full((64, 48), 2.0), torch.ones(64, 48)])
+    with pytest.raises(ValueError, match="its image's size"):
+        model.target(c, [s, s], masks=[torch.ones(32, 48), torch.ones(32, 48)])
+    with pytest.raises(TypeError, match="load_mask"):
+        model.target(c, [s], masks=[[[1.0]]])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        adain_lib.feature_masks([torch.full((10, 12), -0.5)], (5, 6))  # it clamped such masks silently
+
+
+def test_preserve_colors_histogram_recolours_the_style_first(model):
     c, s = _images(8) * torch.tensor([1.0, 0.3, 0.2])[None, :, None, None], _images(9)
     from nstlib.color import match_histogram
 
-    assert torch.allclose(model.target(c, s, preserve_colors=True), model.target(c, match_histogram(s, c)))
+    assert torch.allclose(model.target(c, s, preserve_colors="histogram"), model.target(c, match_histogram(s, c)))
+
+
+@pytest.mark.parametrize("h, w, authors", [(64, 48, False), (61, 45, False), (61, 45, True)])
+def test_preserve_colors_luminance_keeps_the_contents_chroma(model, h, w, authors):
+    """Gatys et al. 2017, Sec. 5.1 as nstlib.stylize does it: the transfer between the luminances (the
+    style's matched to the content's mean and std), then the result's Y with the content's I and Q.
+    The decoder's output is 56 x 40 for a 61 x 45 photo (pooling rounds down: the content is cut to
+    it), 64 x 48 with the authors' encoder (it rounds up: the content is edge-padded)."""
+    from nstlib.adain import AuthorsVGG
+    from nstlib.color import luminance, match_luminance, transfer_luminance
+
+    if authors:
+        torch.manual_seed(0)
+        model = AdaIN(encoder=Encoder(vgg=AuthorsVGG(), scales=dict.fromkeys(STYLE_LAYERS, 1.0)))
+    c, s = _images(14, h=h, w=w) * torch.tensor([1.0, 0.5, 0.3])[None, :, None, None], _images(15)
+    with torch.no_grad():
+        out = model(c, s, preserve_colors="luminance")
+        grey = model.decode(model.target(luminance(c), match_luminance(s, c)))
+    oh, ow = grey.shape[-2:]
+    assert (oh, ow) == ((64, 48) if authors or h == 64 else (56, 40))
+    aligned = torch.nn.functional.pad(c[..., :oh, :ow], (0, max(0, ow - w), 0, max(0, oh - h)), mode="replicate")
+    assert torch.allclose(out, transfer_luminance(grey, aligned), atol=1e-6)  # (its chroma: tests/test_color.py)
+    assert not torch.allclose(out, model(c, s), atol=1e-2)
+
+
+def test_preserve_colors_takes_the_strings_of_stylize(model):
+    c, s = _images(16), _images(17)
+    for old in (True, False, 1):
+        with pytest.raises(TypeError, match="None, 'luminance' or 'histogram'"):
+            model.target(c, s, preserve_colors=old)
+    with pytest.raises(ValueError, match="'luminance' or 'histogram'"):
+        model(c, s, preserve_colors="yuv")
+    assert torch.equal(model.target(c, s, preserve_colors=None), model.target(c, s))
 
 
 def test_losses_follow_the_paper(model):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from nstlib.__main__ import main
 
-FAST = ["--size", "64", "--steps", "1"]
+FAST = ["--max-size", "64", "--steps", "1"]
 
 
 def _fails(capsys, argv, message):
@@ -38,11 +38,21 @@ def test_stylize_takes_files_several_styles_and_the_controls(tmp_path, capsys):
     Image.new("RGB", (80, 60), (200, 120, 40)).save(photo)
     out = tmp_path / "out.jpg"
     argv = ["stylize", str(photo), "starry_night", "the_scream", "-o", str(out), *FAST,
-            "--blend-weights", "2", "1", "--preserve-colors", "luminance", "--scales", "48",
+            "--blend", "2", "1", "--preserve-colors", "luminance", "--scales", "48",
             "--init", "noise", "--tv-weight", "1", "--device", "cpu"]
     assert main(argv) == 0, capsys.readouterr().err
     with Image.open(out) as im:
         assert im.size == (64, 48)
+
+
+def test_the_spellings_before_issue_17_still_work(tmp_path, capsys):
+    """--size and --blend-weights are older spellings of --max-size (the longer side) and --blend."""
+    out = tmp_path / "out.png"
+    argv = ["stylize", "tubingen", "starry_night", "the_scream", "-o", str(out), "--size", "64", "--steps", "1",
+            "--blend-weights", "1", "0"]
+    assert main(argv) == 0, capsys.readouterr().err
+    with Image.open(out) as im:
+        assert max(im.size) == 64
 
 
 def test_the_command_line_entry_point_runs_as_a_module(tmp_path):
@@ -58,15 +68,17 @@ def test_the_command_line_entry_point_runs_as_a_module(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["no_such_photo", "starry_night"], "content 'no_such_photo' is neither a file nor a registry name"),
     (["tubingen", "missing.jpg"], "style 'missing.jpg' is neither a file nor a registry name"),
+    (["tubingen", "starry_night", "--max-size", "10"], "--max-size/--size: '10' must be at least 32"),
+    (["tubingen", "starry_night", "--max-size", "big"], "--max-size/--size: 'big' is not a whole number"),
     (["tubingen", "starry_night", "--size", "10"], "--size: '10' must be at least 32"),
-    (["tubingen", "starry_night", "--size", "big"], "--size: 'big' is not a whole number"),
     (["tubingen", "starry_night", "--steps", "-5"], "--steps: '-5' must be at least 0"),
     (["tubingen", "starry_night", "--style-weight", "-1"], "--style-weight: '-1' must be a finite number >= 0"),
     (["tubingen", "starry_night", "--content-weight", "inf"], "must be a finite number"),
     (["tubingen", "starry_night", "--style-scale", "0"], "--style-scale: '0' must be a finite number > 0"),
     (["tubingen", "starry_night", "--preserve-colors", "yuv"], "invalid choice: 'yuv'"),
-    (["tubingen", "starry_night", "--blend-weights", "1", "2"], "2 --blend-weights for 1 style images"),
-    (["tubingen", "starry_night", "--scales", "1024"], "scales must increase and stay below size=512"),
+    (["tubingen", "starry_night", "--blend", "1", "2"], "2 --blend weights for 1 style images"),
+    (["tubingen", "starry_night", "--blend-weights", "1", "2"], "2 --blend weights for 1 style images"),
+    (["tubingen", "starry_night", "--scales", "1024"], "scales must increase and stay below max_size=512"),
     (["tubingen", "starry_night", "--device", "toaster"], "--device 'toaster'"),
 ])
 def test_bad_arguments(tmp_path, capsys, args, message):

@@ -17,7 +17,7 @@ from nstlib import weights
 from nstlib.__main__ import main
 from tests.http_server import dead_url
 
-FAST = ["--size", "64", "--steps", "1"]
+FAST = ["--max-size", "64", "--steps", "1"]
 TRAIN_FAST = ["--steps", "1", "--batch-size", "1", "--crop", "32", "--load-size", "32"]
 
 
@@ -120,8 +120,8 @@ NO_CUDA = not torch.cuda.is_available()
 
 ROWS = [
     # issue 24, 6: tracebacks before
-    ("huge --size", stylize("--size", "100000"), "--size: '100000' must be at most 4096 px: the optimisation keeps"),
-    ("huge style image", stylize("--size", "1000", "--style-scale", "10"), "--style-scale 10 makes the style image 10000 px"),
+    ("huge --max-size", stylize("--max-size", "100000"), "--max-size/--size: '100000' must be at most 4096 px: the optimisation keeps"),
+    ("huge style image", stylize("--max-size", "1000", "--style-scale", "10"), "--style-scale 10 makes the style image 10000 px"),
     ("truncated weights", truncated_weights, "vgg16-caffe-features.pth: sha256 is"),
     ("empty weights dir offline", empty_weights_dir_offline, "Could not download vgg16_weights_tf_dim_ordering"),
     ("corrupt image in NSTLIB_DATA_DIR", corrupt_image_in_data_dir, "NSTLIB_DATA_DIR holds a different file"),

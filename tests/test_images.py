@@ -18,7 +18,9 @@ from PIL import Image  # noqa: E402
 from nstlib.images import (  # noqa: E402
     MIN_SIDE,
     ImageError,
+    as_mask,
     load_image,
+    load_mask,
     resize,
     save_image,
     show,
@@ -810,3 +812,55 @@ def test_a_32_bit_integer_tiff_is_refused_not_white(tmp_path):
     Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.int32), mode="I").save(small)
     x = load_image(small)
     assert x.max() == pytest.approx(4095 * 16 / 65535) and x.min() == 0
+
+
+# ----------------------------------------------------------------------------- masks
+
+@pytest.mark.parametrize("shape", [(6, 8), (1, 6, 8), (1, 1, 6, 8)])
+def test_as_mask_gives_one_shape(shape):
+    m = as_mask(torch.rand(shape) * 0.5 + 0.25)
+    assert m.shape == (1, 1, 6, 8) and m.dtype == torch.float32
+    assert as_mask(torch.ones(6, 8, dtype=torch.bool)).dtype == torch.float32  # 0/1 types become float
+    assert as_mask(torch.ones(6, 8, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_as_mask_takes_a_batch_only_when_asked():
+    like = torch.rand(3, 3, 6, 8)
+    assert as_mask(torch.ones(3, 1, 6, 8), like=like, batch=True).shape == (3, 1, 6, 8)
+    assert as_mask(torch.ones(6, 8), like=like, batch=True).shape == (1, 1, 6, 8)
+    with pytest.raises(ValueError, match=r"must be \(H, W\), \(1, H, W\) or \(1, 1, H, W\), got shape \(3, 1, 6, 8\)"):
+        as_mask(torch.ones(3, 1, 6, 8))
+    with pytest.raises(ValueError, match="a batch of 2 masks for a batch of 3 images"):
+        as_mask(torch.ones(2, 1, 6, 8), like=like, batch=True)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.ones(3, 6, 8), r"got shape \(3, 6, 8\)"),
+    (torch.ones(1, 3, 6, 8), r"got shape \(1, 3, 6, 8\)"),
+    (torch.ones(8), r"got shape \(8,\)"),
+    (torch.ones(0, 8), "has no pixels"),
+    (torch.full((6, 8), 1.5), r"values must lie in \[0, 1\]"),
+    (torch.full((6, 8), -0.1), r"values must lie in \[0, 1\]"),
+    (torch.full((6, 8), 255, dtype=torch.uint8), r"values must lie in \[0, 1\]"),
+    (torch.full((6, 8), float("nan")), "NaN or inf"),
+    (torch.zeros(6, 8), "zero everywhere"),
+])
+def test_as_mask_refuses_with_the_masks_name(bad, message):
+    with pytest.raises(ValueError, match=message) as e:
+        as_mask(bad, name="region 2")
+    assert "region 2" in str(e.value)
+
+
+def test_as_mask_checks_the_images_size_and_type():
+    with pytest.raises(ValueError, match=r"style_mask is \(6, 8\) but its image is \(6, 9\)"):
+        as_mask(torch.ones(6, 8), like=torch.rand(1, 3, 6, 9), name="style_mask")
+    with pytest.raises(TypeError, match="load_mask"):
+        as_mask(np.ones((6, 8)))
+    assert as_mask(torch.zeros(6, 8), allow_empty=True).max() == 0
+
+
+def test_a_loaded_mask_passes_as_mask(tmp_path):
+    path = tmp_path / "mask.png"
+    Image.new("L", (40, 32), 255).save(path)
+    m = load_mask(path, size=(8, 10))
+    assert torch.equal(as_mask(m, like=torch.rand(1, 3, 8, 10)), m)

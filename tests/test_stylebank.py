@@ -76,6 +76,28 @@ def test_region_fusion_with_a_full_mask_equals_the_single_style():
         assert torch.allclose(model.fuse_regions(x, [zeros, ones]), model(x, 1), atol=1e-5)
     with pytest.raises(ValueError, match="one mask per style"):
         model.fuse_regions(x, [ones])
+    # images.as_mask's checks (an all-zero mask stays allowed: that bank is left out)
+    with pytest.raises(ValueError, match=r"mask 2 values must lie in \[0, 1\]"):
+        model.fuse_regions(x, [ones, torch.full((32, 40), 255.0)])
+    with pytest.raises(ValueError, match=r"mask 1 values must lie in \[0, 1\]"):
+        model.fuse_regions(x, [torch.full((32, 40), float("nan")), zeros])
+    with pytest.raises(TypeError, match="load_mask"):
+        model.fuse_regions(x, ["mask.png", zeros])
+    with torch.no_grad():  # one mask per image of the batch: each image as if fused on its own
+        per_image = torch.stack([ones, zeros])[:, None]  # (2, 1, H, W): image 0 style 0, image 1 style 1
+        fused = model.fuse_regions(x, [per_image, 1 - per_image])
+        assert torch.allclose(fused[:1], model(x[:1], 0), atol=1e-5)
+        assert torch.allclose(fused[1:], model(x[1:], 1), atol=1e-5)
+
+
+def test_linear_fusion_takes_the_blend_by_name():
+    torch.manual_seed(3)
+    model = StyleBank(2).eval()
+    x = _images(4, n=1)
+    with torch.no_grad():
+        assert torch.equal(model.fuse_linear(x, blend=[1, 3]), model.fuse_linear(x, [1, 3]))
+    with pytest.raises(ValueError, match="blend weights"):
+        model.fuse_linear(x, blend=[1, float("nan")])
 
 
 def test_style_loss_uses_one_gram_matrix_per_sample(vgg16):

@@ -44,6 +44,8 @@ def test_an_upload_is_selected_and_loaded():
     assert torch.allclose(x[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     picker.dropdown.value = "tubingen"  # back to the registry
     assert picker.image(max_size=48).shape[-1] == 48
+    with pytest.raises(TypeError):
+        picker.image(48)  # keyword-only: max_size (the longer side), not size (the shorter side)
 
 
 def test_bad_uploads_and_names_get_clear_errors():
