@@ -478,7 +478,8 @@ def _add_compare_parser(sub) -> None:
                                                 "tubingen golden_gate chelsea)")
     p.add_argument("--style", nargs="+", help="style images, registry names or files (default: the held-out "
                                               "starry_night the_scream la_muse woman_with_hat_matisse)")
-    p.add_argument("--size", type=_size, help="longer side of every image, px (256; quick mode 64)")
+    p.add_argument("--max-size", "--size", dest="max_size", type=_size,
+                   help="longer side of every image, px (256; quick mode 64)")
     p.add_argument("--steps", type=_int_at_least(0), help="Gatys' L-BFGS iterations (100; quick mode 3)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
 
@@ -491,9 +492,9 @@ def compare_command(args) -> str:
     for source in args.style or ():
         _check_source(source, "style")
     device = _device(args.device)
-    cfg = runtime.config(quick=dict(size=64, steps=3, n_pairs=2), size=256, steps=100, n_pairs=None,
+    cfg = runtime.config(quick=dict(max_size=64, steps=3, n_pairs=2), max_size=256, steps=100, n_pairs=None,
                          seed=0, device=None if device is None else str(device))
-    size = args.size if args.size is not None else cfg.size
+    max_size = args.max_size if args.max_size is not None else cfg.max_size
     steps = args.steps if args.steps is not None else cfg.steps
     contents = args.content or list(datasets.HELD_OUT["content"])
     styles = args.style or list(datasets.HELD_OUT["style"])
@@ -513,10 +514,10 @@ def compare_command(args) -> str:
             if any(place.resolve() == target.resolve() for place in _input_paths(source)):
                 raise ValueError(f"{target} would overwrite the {what}; choose another --out-dir")
     compare.read_rows(out_dir / compare.CSV_NAME)  # not a comparison table: fail before any work
-    rows = compare.run_comparison(pairs, args.methods, out_dir, size=size, steps=steps, device=cfg.device)
+    rows = compare.run_comparison(pairs, args.methods, out_dir, max_size=max_size, steps=steps, device=cfg.device)
     return (compare.summary_table(rows, args.methods)
             + f"\nwrote {out_dir / compare.CSV_NAME}, {out_dir / compare.GRID_NAME} and {out_dir / compare.IMAGES_DIR}/"
-            + f" ({len(pairs)} pairs at {size} px{f', Gatys {steps} steps' if 'gatys' in args.methods else ''})")
+            + f" ({len(pairs)} pairs at {max_size} px{f', Gatys {steps} steps' if 'gatys' in args.methods else ''})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,11 @@
 """Every method of the course on the same content x style pairs, measured by nstlib.metrics:
 `python -m nstlib compare` (notebook 10).
 
-    rows = run_comparison(default_pairs(), ["adain", "johnson"], "runs/compare", size=256)
+    rows = run_comparison(default_pairs(), ["adain", "johnson"], "runs/compare", max_size=256)
 
 writes, in the output folder,
 
-    compare.csv     one row per method x pair: method, content, style, size, steps, status, note,
+    compare.csv     one row per method x pair: method, content, style, max_size, steps, status, note,
                     seconds, then one column per metric (nstlib.metrics.METRICS)
     images/         each result, <method>__<content>__<style>.png (what the grid is made of)
     grid.png        rows: pairs; columns: content, style, then the methods
@@ -23,7 +23,7 @@ The methods, all offline once their weights are local:
                wreck (shipwreck), only for pairs whose style is one of those paintings (by registry name)
 
 A method without the pair's style gets a row with status 'skipped' and the reason in `note`, and an
-empty cell in the grid. Content and style are loaded with their longer side `size`; a result of
+empty cell in the grid. Content and style are loaded with their longer side `max_size`; a result of
 another size (AdaIN's decoder rounds to multiples of 8) is resized to the content's for the metrics.
 `seconds` is one call's wall time by nstlib.metrics.time_callable: feed-forward methods after one
 warm-up call, Gatys without (its first call is the measurement), model loading excluded.
@@ -45,7 +45,7 @@ from .datasets import HELD_OUT
 
 METHODS = ("gatys", "adain", "stylebank", "johnson")
 CSV_NAME, GRID_NAME, IMAGES_DIR = "compare.csv", "grid.png", "images"
-COLUMNS = ["method", "content", "style", "size", "steps", "status", "note", "seconds", *metrics.METRICS]
+COLUMNS = ["method", "content", "style", "max_size", "steps", "status", "note", "seconds", *metrics.METRICS]
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ def check_methods(methods: Sequence[str]) -> list[str]:
 class Runner:
     """Loads each method's model once, on first use, and stylises a pair with it."""
 
-    def __init__(self, size: int, steps: int, device: torch.device):
-        self.size, self.steps, self.device = size, steps, device
+    def __init__(self, max_size: int, steps: int, device: torch.device):
+        self.max_size, self.steps, self.device = max_size, steps, device
         self._models: dict = {}
 
     def skip_reason(self, method: str, pair: Pair) -> str | None:
@@ -132,7 +132,7 @@ class Runner:
             from .stylize import stylize
 
             vgg = load_vgg(device=self.device)
-            return lambda: stylize(content, style, max_size=self.size, steps=self.steps, vgg=vgg, progress=False).image
+            return lambda: stylize(content, style, max_size=self.max_size, steps=self.steps, vgg=vgg, progress=False).image
         if method == "adain":
             model = self._model("adain")
             return _no_grad(lambda: model(content, style))
@@ -176,7 +176,7 @@ def read_rows(path: Path) -> list[dict]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in ("method", "content", "style", "size", "steps", "status") if c not in (reader.fieldnames or [])]
+            missing = [c for c in ("method", "content", "style", "max_size", "steps", "status") if c not in (reader.fieldnames or [])]
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f"{path} is not a comparison table ({e}); choose another output folder") from None
@@ -198,10 +198,10 @@ def _key(row: dict) -> tuple[str, str, str]:
     return row["method"], row["content"], row["style"]
 
 
-def _check_settings(rows: Sequence[dict], path: Path, size: int, steps: int) -> None:
+def _check_settings(rows: Sequence[dict], path: Path, max_size: int, steps: int) -> None:
     for row in rows:
-        if str(row["size"]) != str(size):
-            raise ValueError(f"{path} holds results at --size {row['size']}, not {size}; use the same size to "
+        if str(row["max_size"]) != str(max_size):
+            raise ValueError(f"{path} holds results at --max-size {row['max_size']}, not {max_size}; use the same size to "
                              "resume, or another output folder")
         if row["method"] == "gatys" and row["status"] == "done" and str(row["steps"]) != str(steps):
             raise ValueError(f"{path} holds Gatys results with --steps {row['steps']}, not {steps}; use the same "
@@ -210,10 +210,10 @@ def _check_settings(rows: Sequence[dict], path: Path, size: int, steps: int) -> 
 
 # ----------------------------------------------------------------------------- the run
 
-def run_comparison(pairs: Sequence[Pair], methods: Sequence[str], out_dir: str | os.PathLike, size: int = 256,
+def run_comparison(pairs: Sequence[Pair], methods: Sequence[str], out_dir: str | os.PathLike, max_size: int = 256,
                    steps: int = 100, device: str | torch.device | None = None, progress: bool = True,
                    vgg=None) -> list[dict]:
-    """Run `methods` on `pairs` at `size` (longer side), measure every result, write compare.csv,
+    """Run `methods` on `pairs` at `max_size` (longer side), measure every result, write compare.csv,
     the images and grid.png into `out_dir` (see the module docstring); returns the rows of the CSV
     for these methods and pairs, in order. Cells already in the CSV are kept, not rerun."""
     from .features import load_vgg
@@ -227,18 +227,18 @@ def run_comparison(pairs: Sequence[Pair], methods: Sequence[str], out_dir: str |
     out_dir = Path(out_dir)
     csv_path = out_dir / CSV_NAME
     rows = read_rows(csv_path)
-    _check_settings(rows, csv_path, size, steps)
+    _check_settings(rows, csv_path, max_size, steps)
     done = {_key(r): r for r in rows}
     cells = [(m, p) for p in pairs for m in methods]
     todo = [(m, p) for m, p in cells if (m, p.content_name, p.style_name) not in done]
 
-    runner = Runner(size, steps, device)
+    runner = Runner(max_size, steps, device)
     vgg = vgg if vgg is not None else (load_vgg(device=device) if todo else None)
     loaded: dict[str, torch.Tensor] = {}
 
     def image(source: str) -> torch.Tensor:
         if source not in loaded:
-            loaded[source] = load_image(source, max_size=size).to(device)
+            loaded[source] = load_image(source, max_size=max_size).to(device)
         return loaded[source]
 
     bar = None
@@ -250,7 +250,7 @@ def run_comparison(pairs: Sequence[Pair], methods: Sequence[str], out_dir: str |
         for method, pair in todo:
             if bar is not None:
                 bar.set_postfix_str(f"{method}: {pair.label}")
-            row = {"method": method, "content": pair.content_name, "style": pair.style_name, "size": size,
+            row = {"method": method, "content": pair.content_name, "style": pair.style_name, "max_size": max_size,
                    "steps": steps if method == "gatys" else "", "status": "done", "note": "", "seconds": ""}
             reason = runner.skip_reason(method, pair)
             if reason is not None:
@@ -293,7 +293,7 @@ def save_grid(out_dir: Path, methods: Sequence[str], pairs: Sequence[Pair], imag
             path = image_path(out_dir, m, p)
             cells.append(load_image(path) if path.is_file() else None)
         rows.append(cells)
-    fig = image_grid(rows, row_labels=[f"{p.content_name}\nx {p.style_name}" for p in pairs], col_labels=["content", "style", *methods], size=2.0)
+    fig = image_grid(rows, row_labels=[f"{p.content_name}\nx {p.style_name}" for p in pairs], col_labels=["content", "style", *methods], inches=2.0)
     path = Path(out_dir) / GRID_NAME
     try:
         with atomic_write(path) as tmp:

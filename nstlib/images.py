@@ -435,12 +435,12 @@ def as_display_array(image) -> np.ndarray:
     return np.asarray(image)
 
 
-def show(image, title: str | None = None, ax=None, size: float = 5.0):
-    """Show one image without axes; returns the matplotlib Axes."""
+def show(image, title: str | None = None, ax=None, inches: float = 5.0):
+    """Show one image without axes, `inches` wide and high; returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(size, size))
+        _, ax = plt.subplots(figsize=(inches, inches))
     ax.imshow(as_display_array(image))
     ax.set_axis_off()
     if title:
@@ -448,10 +448,10 @@ def show(image, title: str | None = None, ax=None, size: float = 5.0):
     return ax
 
 
-def show_images(images, captions=None, ncols: int | None = None, size: float = 3.0):
+def show_images(images, captions=None, ncols: int | None = None, inches: float = 3.0):
     """Show images in a grid with captions and no axes; returns the Figure.
 
-    Each cell is `size` inches high; widths follow the images' aspect ratios.
+    Each cell is `inches` high; widths follow the images' aspect ratios.
     """
     import matplotlib.pyplot as plt
 
@@ -465,7 +465,7 @@ def show_images(images, captions=None, ncols: int | None = None, size: float = 3
     nrows = math.ceil(len(arrays) / ncols)
     aspect = max(a.shape[1] / a.shape[0] for a in arrays)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * aspect * ncols, size * nrows + 0.3 * nrows), squeeze=False
+        nrows, ncols, figsize=(inches * aspect * ncols, inches * nrows + 0.3 * nrows), squeeze=False
     )
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()

@@ -16,14 +16,15 @@ from .images import as_display_array
 
 
 def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] | None = None,
-               col_labels: Sequence[str] | None = None, size: float = 2.5, title: str | None = None):
-    """A figure of images in rows and columns (None leaves a cell empty); returns the Figure."""
+               col_labels: Sequence[str] | None = None, inches: float = 2.5, title: str | None = None):
+    """A figure of images in rows and columns (None leaves a cell empty), each row `inches` high;
+    returns the Figure."""
     import matplotlib.pyplot as plt
 
     nrows, ncols = len(rows), max(len(r) for r in rows)
     cells = [[as_display_array(im) if im is not None else None for im in r] for r in rows]
     aspect = max(a.shape[1] / a.shape[0] for r in cells for a in r if a is not None)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * aspect * ncols, size * nrows + 0.4),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(inches * aspect * ncols, inches * nrows + 0.4),
                              squeeze=False)
     for i in range(nrows):
         for j in range(ncols):

@@ -49,7 +49,7 @@ def test_tiny_run_writes_csv_grid_and_table_then_resumes(tmp_path, capsys, calls
         ("gatys", "tubingen", "the_scream", "done"), ("adain", "tubingen", "the_scream", "done")]
     assert list(rows[0]) == compare.COLUMNS
     for r in rows:
-        assert r["size"] == "64" and float(r["seconds"]) > 0
+        assert r["max_size"] == "64" and float(r["seconds"]) > 0
         for name in metrics.METRICS:
             float(r[name])  # every metric filled in
         assert 0 < float(r["ssim"]) < 1 and float(r["gram"]) > 0
@@ -106,13 +106,13 @@ def test_quick_mode_is_tiny(tmp_path, capsys, monkeypatch, calls):
     code, text, err = _run(["compare", "-o", str(out), "--methods", "adain"], capsys)
     assert code == 0, err
     rows = _rows(out)
-    assert len(rows) == 2 and {r["size"] for r in rows} == {"64"}  # 2 of the 12 held-out pairs, 64 px
+    assert len(rows) == 2 and {r["max_size"] for r in rows} == {"64"}  # 2 of the 12 held-out pairs, 64 px
     assert rows[0]["content"] == "tubingen"
     assert "2 pairs at 64 px" in text
 
 
 def test_summary_table_means_by_hand():
-    base = {"size": 64, "steps": "", "note": "", "seconds": "1"}
+    base = {"max_size": 64, "steps": "", "note": "", "seconds": "1"}
     rows = [dict(base, method="adain", content="a", style="b", status="done", **{n: "1" for n in metrics.METRICS}),
             dict(base, method="adain", content="c", style="b", status="done", **{n: "3" for n in metrics.METRICS}),
             dict(base, method="johnson", content="a", style="b", status="skipped", note="no network")]
@@ -138,7 +138,7 @@ def test_one_line_errors(tmp_path, capsys, calls):
     capsys.readouterr()
     before = (out / "compare.csv").read_bytes()
     # resuming with another size would mix results
-    assert "holds results at --size 64, not 96" in _error(
+    assert "holds results at --max-size 64, not 96" in _error(
         ["compare", "-o", str(out), "--methods", "adain", "--size", "96", "--content", "tubingen",
          "--style", "the_scream"], capsys)
     assert (out / "compare.csv").read_bytes() == before
