@@ -62,3 +62,15 @@ def test_readme_commands_are_what_ci_runs():
     test = "NSTLIB_QUICK=1 python -m pytest"
     assert install in readme and install in ci
     assert test in readme and test in ci
+
+
+def test_the_package_docstring_and_the_readme_list_every_module():
+    """Issue 17: a new module is added to both maps, so a reader finds it from either."""
+    import re
+
+    import nstlib
+
+    modules = sorted(p.stem for p in (ROOT / "nstlib").glob("*.py") if not p.stem.startswith("__"))
+    readme = (ROOT / "README.md").read_text()
+    assert [m for m in modules if not re.search(rf"\b{m}\b", nstlib.__doc__)] == []
+    assert [m for m in modules if f"`nstlib.{m}`" not in readme] == []
