@@ -21,6 +21,7 @@ style on the Gram matrices of several (conv1_1 ... conv5_1).
 from __future__ import annotations
 
 import difflib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -30,6 +31,7 @@ import torch.nn as nn
 
 from . import vgg, weights as weights_registry
 from .images import check_image
+from .registry import WEIGHTS_ENV
 
 DEFAULT_ARCH = "vgg16"
 DEFAULT_WEIGHTS = "caffe"
@@ -156,8 +158,14 @@ def _index_of(name: str, names: list[str], arch: str) -> int:
 
 
 @lru_cache(maxsize=8)
-def _cached(arch, weights, pooling, padding, device) -> VGGFeatures:
+def _cached(arch, weights, pooling, padding, device, places) -> VGGFeatures:
     return VGGFeatures(arch, weights, pooling, padding).to(device)
+
+
+def _weights_places() -> tuple[str | None, str | None]:
+    """Where weights are looked up ($NSTLIB_WEIGHTS_DIR, $NSTLIB_CACHE_DIR): part of the cache key, so
+    an extractor loaded before one of them changed (mid-session, or between tests) is not reused."""
+    return os.environ.get(WEIGHTS_ENV), os.environ.get("NSTLIB_CACHE_DIR")
 
 
 def load_vgg(
@@ -167,8 +175,9 @@ def load_vgg(
     padding: str = "zero",
     device: str | torch.device = "cpu",
 ) -> VGGFeatures:
-    """A shared, frozen extractor for these settings on `device` (built once per session)."""
-    return _cached(arch, weights, pooling, padding, torch.device(device))
+    """A shared, frozen extractor for these settings on `device` (built once per session and place the
+    weights come from)."""
+    return _cached(arch, weights, pooling, padding, torch.device(device), _weights_places())
 
 
 def extract(x: torch.Tensor, layers: str | Iterable[str], **settings) -> dict[str, torch.Tensor]:

@@ -174,6 +174,16 @@ def test_module_level_extract_shares_one_network():
                                load_vgg().extract(x, "relu2_2")["relu2_2"])
 
 
+def test_a_changed_weights_folder_is_not_served_from_the_shared_extractor(monkeypatch, tmp_path):
+    """Issue 24: an extractor loaded before NSTLIB_WEIGHTS_DIR changed must not be reused after it."""
+    first = load_vgg(weights=None)
+    monkeypatch.setenv("NSTLIB_WEIGHTS_DIR", str(tmp_path))
+    assert load_vgg(weights=None) is not first
+    assert load_vgg(weights=None) is load_vgg(weights=None)
+    monkeypatch.undo()
+    assert load_vgg(weights=None) is first
+
+
 def test_fingerprint_of_the_real_vgg16_weights(vgg16):
     """Per-layer means on a committed 64x64 image (tests/make_fingerprint.py) match the stored
     values to a relative 1e-4: catches wrong weights, a wrong conversion or a wrong convention."""
