@@ -94,7 +94,7 @@ def network_description(model: johnson.TransformNet) -> str:
     return f"norm={model.norm_kind} n_styles={model.n_styles} widths={list(model.widths)}"
 
 
-class _MixedPrecisionVGG:
+class MixedPrecisionVGG:
     """vgg.extract under the precision's autocast, the features handed back in float32: VGG runs in
     bf16 while perceptual_loss computes the Gram matrices and losses from float32 features (under
     autocast its matmuls would run in bf16 again)."""
@@ -152,7 +152,7 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
     style_images = [(s if torch.is_tensor(s) else load_image(s, max_size=cfg.style_size)).to(device) for s in styles]
     targets = [johnson.style_targets(vgg, s) for s in style_images]  # per style: layer -> (1, C, C), float32
     weights = layer_style_weights(cfg.style_weight, targets[0])
-    loss_vgg = _MixedPrecisionVGG(vgg, precision)
+    loss_vgg = MixedPrecisionVGG(vgg, precision)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in ("content", "style", "tv", "total", "seconds")}
@@ -167,17 +167,8 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
     def one_step(step: int) -> dict[str, float]:
         batch = precision.batch(torch.stack([content.random_crop(cfg.crop, generator)
                                              for _ in range(cfg.batch_size)]))  # (B, 3, crop, crop)
-        if model.n_styles:
-            ids = draw_styles(n, cfg.batch_size, generator, cfg.one_style_per_batch)  # (B,) style per image
-            with precision.autocast():
-                output = model(batch, ids.to(device), clamp=False)
-            target = {j: torch.cat([targets[int(i)][j] for i in ids]) for j in johnson.STYLE_LAYERS}  # (B, C, C)
-        else:
-            with precision.autocast():
-                output = model(batch, clamp=False)
-            target = targets[0]
-        parts = johnson.perceptual_loss(loss_vgg, output.float(), batch, target, cfg.content_layer,
-                                        cfg.content_weight, weights, cfg.tv_weight)
+        ids = draw_styles(n, cfg.batch_size, generator, cfg.one_style_per_batch) if model.n_styles else None
+        parts = batch_losses(model, loss_vgg, batch, targets, ids, cfg, weights, precision)
         values = {k: float(v.detach()) for k, v in parts.items()}
         if not math.isfinite(values["total"]):
             raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
@@ -203,6 +194,26 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
                         precision=precision, generators=(generator,), same={"network": network_description(model)},
                         after_step=after_step, callback=callback, desc="training the transform net",
                         progress=progress)
+
+
+def batch_losses(model: johnson.TransformNet, loss_vgg, batch: torch.Tensor, targets: Sequence[dict[str, torch.Tensor]],
+                 ids: torch.Tensor | None, cfg: JohnsonSettings, weights: dict[str, float],
+                 precision: Precision) -> dict[str, torch.Tensor]:
+    """One step's losses (johnson.perceptual_loss) for a batch (B, 3, H, W) of photos: `targets` holds
+    each style's Gram targets, `ids` the (B,) style of each image for a CIN network (None for one
+    style), `weights` the per-layer style weights (`layer_style_weights`), `loss_vgg` VGG as
+    MixedPrecisionVGG wraps it. The network runs under the precision's autocast; its output goes to
+    the loss in float32."""
+    if ids is not None:
+        with precision.autocast():
+            output = model(batch, ids.to(batch.device), clamp=False)
+        target = {j: torch.cat([targets[int(i)][j] for i in ids]) for j in johnson.STYLE_LAYERS}  # (B, C, C)
+    else:
+        with precision.autocast():
+            output = model(batch, clamp=False)
+        target = targets[0]
+    return johnson.perceptual_loss(loss_vgg, output.float(), batch, target, cfg.content_layer, cfg.content_weight,
+                                   weights, cfg.tv_weight)
 
 
 def write_samples(model: johnson.TransformNet, photos: Sequence[torch.Tensor], path: Path) -> Path:

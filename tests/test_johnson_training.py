@@ -112,11 +112,11 @@ def test_bf16_runs_the_networks_in_bfloat16_and_the_losses_in_float32(vgg, photo
 
 
 def test_bf16_vgg_features_come_back_in_float32(vgg):
-    from nstlib.johnson_training import _MixedPrecisionVGG
+    from nstlib.johnson_training import MixedPrecisionVGG
     from nstlib.training import Precision
 
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    feats = _MixedPrecisionVGG(vgg, Precision("bf16", "cpu")).extract(x, ["relu1_2", "relu4_3"])
+    feats = MixedPrecisionVGG(vgg, Precision("bf16", "cpu")).extract(x, ["relu1_2", "relu4_3"])
     assert all(f.dtype == torch.float32 for f in feats.values())  # the Gram matrices are then float32
     exact = vgg.extract(x, ["relu1_2"])["relu1_2"]
     assert not torch.equal(feats["relu1_2"], exact)  # computed in bf16 ...
