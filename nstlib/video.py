@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from . import runtime
+from .files import atomic_write
 from .images import check_image
 
 VIDEO_EXTRA = 'pip install "nstlib[video]"'
@@ -383,7 +384,8 @@ def stylize_video(input: str | Path, output: str | Path, stylizer: Callable[[tor
                   max_size: int | None = None, blend: float = 0.0, max_frames: int | None = None,
                   keep_audio: bool = True, progress: bool = True) -> VideoResult:
     """Stylise every frame of `input` (or its first `max_frames`) with `stylizer` and write `output`
-    (H.264, the input's frame rate, audio copied: see the module docstring), with a progress bar.
+    (H.264, the input's frame rate, audio copied: see the module docstring; written atomically), with a
+    progress bar.
     `max_size`: the frames' longer side (default: the input's). `blend`: the flicker remedy."""
     output = check_output(output)
     info = probe(input)
@@ -405,19 +407,21 @@ def stylize_video(input: str | Path, output: str | Path, stylizer: Callable[[tor
 
         bar = tqdm(total=total, desc=f"stylising {info.path.name}", unit="frame")
     try:
-        with VideoWriter(output, size, info.fps, info.path if codec else None, codec) as writer:
+        # written beside the target and renamed when complete: an error or Ctrl-C leaves no half video
+        with atomic_write(output) as part, VideoWriter(part, size, info.fps, info.path if codec else None,
+                                                       codec) as writer:
             for i, frame in enumerate(stylize_frames(frames, stylizer, blend, meter)):
                 writer.write(frame)
                 if bar is not None:
                     bar.update(1)
                 if max_frames is not None and i + 1 >= max_frames:
                     break
+            if meter.frames == 0:
+                raise ValueError(f"{info.path}: no frames could be read")
     finally:
         frames.close()
         if bar is not None:
             bar.close()
-    if meter.frames == 0:
-        raise ValueError(f"{info.path}: no frames could be read")
     return VideoResult(output, meter.frames, size, info.fps, time.perf_counter() - start, audio, blend,
                        meter.change("input"), meter.change("stylised"), meter.change("output"), meter.departure)
 

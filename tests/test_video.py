@@ -143,6 +143,20 @@ def test_stylize_video_writes_every_frame_and_measures_flicker(clip, scream, tmp
     assert blended.output_flicker_ratio < blended.flicker_ratio and blended.departure > 0
 
 
+def test_an_error_half_way_leaves_no_half_video(clip, tmp_path):
+    calls = []
+
+    def failing(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the third frame
+        return x
+
+    with pytest.raises(KeyboardInterrupt):
+        video.stylize_video(clip, tmp_path / "out.mp4", failing, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the video nor its .part folder
+
+
 def test_audio_is_copied_when_present_and_can_be_left_out(clip_with_audio, scream, tmp_path):
     assert video.probe(clip_with_audio).audio == "aac"
     result = video.stylize_video(clip_with_audio, tmp_path / "out.mp4", scream, max_frames=4, progress=False)
