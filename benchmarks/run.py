@@ -5,6 +5,7 @@
     python benchmarks/run.py --only adain                             # AdaIN inference and training
     python benchmarks/run.py --only stylebank                         # StyleBank inference and training
     python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
+    python benchmarks/run.py --only johnson                           # Johnson / CIN inference and training
     python benchmarks/run.py --only engine --repeats 7                # nstlib vs textbook designs
 
 What it measures, and why it matters for the course:
@@ -41,6 +42,12 @@ What it measures, and why it matters for the course:
   Notebook 07's CPU setting (U-Net generators of depth 5 and width 32, 32 px crops, batch 4) is
   timed too. Channels-last and float16 autocast on CUDA for inference; training stays float32, as
   in the notebook.
+* Johnson's transformation network (Johnson et al. 2016, lengstrom's layout, nstlib.johnson): frames
+  per second at 256, 512 and 1024 px in fp32 and in bf16 (bfloat16 autocast, channels-last; the
+  issue's target: >= 10 frames/s at 512 px in bf16 on the developers' CPU), and training steps at the
+  paper's setting (batch 4, 256 px crops, VGG-16 up to relu4_3 for the perceptual loss, Adam), one
+  style and a 4-style CIN network (one style per image), in fp32 and bf16: exactly the trainer's
+  step (johnson_training.batch_losses). Random weights: the cost does not depend on them.
 * The engine against two textbook designs, written here in our own words, in one process and
   alternating (A B C A B C ...) so that a busy moment hurts all three alike: one Gatys loss
   evaluation (forward + backward to the image) with the course's settings (VGG-16, Caffe weights,
@@ -326,6 +333,90 @@ def bench_cyclegan(repeats, device):
     return rows
 
 
+def johnson_gflop(model, size: int) -> float:
+    """GFLOPs of one forward pass of a TransformNet on a size x size frame: 2 * C_in * k^2 * C_out per
+    output position of each convolution (per input position for the transposed ones, which compute
+    their whole output before the crop). Normalisation, ReLU and tanh are not counted."""
+    from nstlib.johnson import SameConvTranspose2d
+
+    flops = []
+
+    def count(module, inputs, output):
+        c_out, c_in, k = module.weight.shape[0], module.weight.shape[1], module.kernel_size[0]
+        if isinstance(module, SameConvTranspose2d):  # weight (C_in, C_out, k, k)
+            flops.append(2 * c_in * c_out * k * k * inputs[0].shape[-2] * inputs[0].shape[-1])
+        else:
+            flops.append(2 * c_in * k * k * c_out * output.shape[-2] * output.shape[-1])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+             or isinstance(m, torch.nn.ConvTranspose2d)]
+    with torch.no_grad():
+        model(torch.rand(1, 3, size, size, device=next(model.parameters()).device))
+    for h in hooks:
+        h.remove()
+    return sum(flops) / 1e9
+
+
+def cpu_name() -> str:
+    """The CPU's model name and its bf16 instructions (AMX, AVX-512-bf16), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name")), "unknown CPU")
+    flags = next((l.split(":", 1)[1].split() for l in text.splitlines() if l.startswith("flags")), [])
+    bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})"
+
+
+def bench_johnson(repeats, device):
+    from nstlib import johnson
+    from nstlib.johnson_training import (JohnsonSettings, MixedPrecisionVGG, batch_losses, draw_styles,
+                                         layer_style_weights)
+    from nstlib.runtime import autocast
+    from nstlib.training import Precision
+
+    rows = []
+    torch.manual_seed(0)
+    for precision in ("fp32", "bf16"):
+        layout = torch.channels_last if precision == "bf16" else torch.contiguous_format
+        model = johnson.TransformNet().to(device, memory_format=layout).eval()
+        for size in (256, 512, 1024):
+            x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device, memory_format=layout)
+            with torch.no_grad(), autocast(device, precision):
+                ms = median_ms(lambda: model(x), repeats, device)
+            gflop = johnson_gflop(model, size)
+            rows.append((f"Johnson inference, {precision} ({gflop:.0f} GFLOP/frame, {gflop / ms * 1000:.0f} GFLOP/s)",
+                         f"1x{size}x{size}", ms, 1000 / ms))
+    cfg = JohnsonSettings()
+    vgg = VGGFeatures("vgg16", weights=None, up_to="relu4_3").to(device)
+    gen = torch.Generator().manual_seed(1)
+    batch = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen).to(device)
+    targets = [johnson.style_targets(vgg, torch.rand(1, 3, 256, 256, generator=gen).to(device)) for _ in range(4)]
+    weights = layer_style_weights(cfg.style_weight, targets[0])
+    for n_styles in (None, 4):
+        for name in ("fp32", "bf16"):
+            precision = Precision(name, device)
+            model = johnson.TransformNet(n_styles=n_styles).to(device).train()
+            precision.prepare(model, vgg)
+            loss_vgg, x = MixedPrecisionVGG(vgg, precision), precision.batch(batch)
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+            def train_step():
+                ids = draw_styles(4, cfg.batch_size, gen) if n_styles else None
+                loss = batch_losses(model, loss_vgg, x, targets, ids, cfg, weights, precision)["total"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            what = "one style" if n_styles is None else f"CIN, {n_styles} styles"
+            ms = median_ms(train_step, repeats, device)
+            rows.append((f"Johnson training step, {what}, {name}", f"{cfg.batch_size}x{cfg.crop}x{cfg.crop}", ms,
+                         1000 / ms))
+    vgg.to(memory_format=torch.contiguous_format)
+    return rows
+
+
 ENGINE_CONTENT = ("relu4_2",)  # the course's layers (nstlib.stylize.PRESETS["course"])
 ENGINE_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -475,7 +566,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
-                                                         "cyclegan", "engine"], default=None)
+                                                         "cyclegan", "engine", "johnson"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
@@ -529,6 +620,14 @@ def main():
         print(f"|{'-' * 62}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_cyclegan(args.repeats, device):
             print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
+
+    if args.only in (None, "johnson"):
+        where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        print(f"\nJohnson's transformation network on {where} (bf16: bfloat16 autocast, channels-last)")
+        print(f"| {'what':<60} | {'input':>11} | {'ms':>9} | {'per second':>10} |")
+        print(f"|{'-' * 62}|{'-' * 13}|{'-' * 11}|{'-' * 12}|")
+        for what, size, ms, rate in bench_johnson(args.repeats, device):
+            print(f"| {what:<60} | {size:>11} | {ms:9.1f} | {rate:10.2f} |")
 
     rows = []
     if args.only in (None, "features"):

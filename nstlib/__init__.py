@@ -28,6 +28,8 @@ Feed-forward networks (notebooks 05-08)
     cyclegan, cyclegan_training    CycleGAN and pix2pix (Zhu et al. 2017, Isola et al. 2017)
     translation_task               an unpaired task with a known answer; FolderTask (horse2zebra)
     johnson          Johnson et al.'s transform network, conditional instance norm, the ml5 weights
+    johnson_training its training, one style or CIN (Johnson et al. 2016, Dumoulin et al. 2017)
+    video            stylising a video frame by frame with any feed-forward network; flicker
     models           the networks this project trained and ships (data/models/)
     gpu_kit          packing a training run for a lent GPU and running it there
 Measuring (notebook 10)

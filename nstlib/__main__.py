@@ -7,6 +7,14 @@
     python -m nstlib train-adain --run-dir runs/adain [--content SRC ...] [--style SRC ...] [--steps ...]
                              [--export decoder.pth]
                                                 train AdaIN's decoder; resumes from the run's checkpoint
+    python -m nstlib train-johnson --run-dir runs/scream --style STYLE [STYLE ...] [--content SRC ...]
+                             [--norm instance|batch] [--precision bf16] [--steps ...] [--export net.pth]
+                                                train Johnson's transform network (several STYLEs: one
+                                                CIN network); resumes likewise
+    python -m nstlib video IN OUT --style NAME [--method johnson|adain|stylebank] [--model FILE]
+                             [--max-size PX] [--blend B] [--precision bf16]
+                                                stylise a video frame by frame with a feed-forward
+                                                network; prints the flicker measure
     python -m nstlib datasets [--verify] [--download] [NAME ...]
                                                 the training sets with their local state; --verify
                                                 re-hashes every file against its manifest (exit 1 on
@@ -251,6 +259,8 @@ _SETTING_HELP = {
     "seed": "seeds everything: the model's initial weights, crops, batches",
     "shuffle_style_channels": "put each style crop's RGB channels in a random order (colour augmentation; not in "
                               "the paper)",
+    "content_layer": "VGG-16 layer of the feature reconstruction loss",
+    "one_style_per_batch": "several styles (CIN): one style per batch instead of one per image",
 }
 _SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32}
 
@@ -274,6 +284,10 @@ def _add_settings_arguments(p, settings_class, **helps: str) -> None:
             parse = _int_at_least(_SETTING_MINIMUM.get(f.name, 1))
         elif types[f.name] is float:
             parse = _positive_float if f.name == "lr" else _nonnegative_float
+        elif types[f.name] is str and f.name in getattr(settings_class, "CHOICES", {}):
+            p.add_argument(flag, choices=settings_class.CHOICES[f.name], default=f.default,
+                           help=f"{text} ({f.default})" if text else f"default {f.default}")
+            continue
         else:
             raise TypeError(f"{settings_class.__name__}.{f.name}: no command-line type for {types[f.name]}")
         default = f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
@@ -369,6 +383,119 @@ def train_stylebank_command(args) -> str:
         digest = export_stylebank(model, args.export, record)
         lines.append(f"StyleBank written to {args.export} (sha256 {digest})")
     return "\n".join(lines)
+
+
+def _add_train_johnson_parser(sub) -> None:
+    from .johnson import NORMS
+    from .johnson_training import JohnsonSettings
+
+    p = sub.add_parser("train-johnson", help="train Johnson's transform network, one style or CIN (resumable)",
+                       description="Train Johnson et al.'s transformation network with the perceptual loss for one "
+                                   "STYLE, or a conditional-instance-norm network (Dumoulin et al.) for several. "
+                                   "Running the same command again resumes from --run-dir.")
+    p.add_argument("--run-dir", required=True, help="checkpoint and samples go here")
+    p.add_argument("--style", nargs="+", required=True,
+                   help="style image(s), files or registry names; several train one CIN network, in this order")
+    p.add_argument("--content", nargs="+", default=["bsds500"],
+                   help="training sets (bsds500: its test/ is held out; bsds500/train), folders, files or registry "
+                        "names (bsds500)")
+    p.add_argument("--norm", choices=NORMS, default="instance",
+                   help="normalisation layers: instance (Ulyanov et al.) or batch (Johnson's original; the ablation)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION or fp32)")
+    _add_settings_arguments(p, JohnsonSettings, steps="total steps")
+    _add_run_arguments(p, "network")
+
+
+def train_johnson_command(args) -> str:
+    from . import runtime
+    from .features import VGGFeatures
+    from .johnson import STYLE_LAYERS, TransformNet, export_transform_net
+    from .johnson_training import JohnsonSettings, train_transform_net
+    from .training import training_summary
+
+    _check_crop(args)
+    for style in args.style:
+        _check_source(style, "style image")
+    if len(args.style) > 1 and args.norm != "instance":
+        raise ValueError(f"--norm {args.norm} trains one style; several styles need conditional instance norm")
+    if args.one_style_per_batch and len(args.style) == 1:
+        raise ValueError("--one-style-per-batch is for several styles (CIN)")
+    device = runtime.get_device(_device(args.device))
+    names = [Path(s).stem if Path(s).suffix else s for s in args.style]
+    vgg = VGGFeatures("vgg16", "caffe", up_to=STYLE_LAYERS[-1]).to(device)  # relu4_3 is the deepest layer used
+    runtime.seed_everything(args.seed)  # the network's initial weights come from --seed too
+    n_styles = len(args.style) if len(args.style) > 1 else None
+    model = TransformNet(args.norm, n_styles, style_names=names if n_styles else None).to(device)
+    if not n_styles:
+        model.style_names = names
+    run = train_transform_net(model, args.content, args.style, vgg, args.run_dir, precision=args.precision,
+                              **_settings(args, JohnsonSettings))
+    lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
+    if args.export and run.stopped == "finished":
+        record = training_summary(run, args.content, args.style, device, curves=("content", "style", "tv", "total"))
+        digest = export_transform_net(model, args.export, record)
+        lines.append(f"network written to {args.export} (sha256 {digest})")
+    return "\n".join(lines)
+
+
+def _add_video_parser(sub) -> None:
+    from .video import CONTAINERS, METHODS
+
+    p = sub.add_parser("video", help="stylise a video frame by frame with a feed-forward network",
+                       description="Stylise every frame of IN with a feed-forward network and write OUT (H.264, the "
+                                   "input's frame rate; the input's audio is copied). Prints the flicker measure: "
+                                   "the mean absolute change between consecutive output frames over the input's. "
+                                   'Needs imageio-ffmpeg (pip install "nstlib[video]").')
+    p.add_argument("input", help="the video to stylise (anything ffmpeg reads)")
+    p.add_argument("output", help=f"the stylised video ({', '.join(CONTAINERS)}); an existing file only with --force")
+    p.add_argument("--style", required=True,
+                   help="johnson: la_muse, scream, udnie, wave, wreck, or a style of --model (CIN); adain: a style "
+                        "image (registry name or file); stylebank: one of its styles")
+    p.add_argument("--method", choices=METHODS, default="johnson", help="the network (johnson; read from --model)")
+    p.add_argument("--model", help="an exported network (train-johnson, train-adain, train-stylebank --export)")
+    p.add_argument("--max-size", type=_int_at_least(16, MAX_IMAGE_SIDE), metavar="PX",
+                   help="longer side of the frames, px (default: the input's)")
+    p.add_argument("--style-size", type=_size, default=512, help="adain: longer side of the style image, px (512)")
+    p.add_argument("--blend", type=_nonnegative_float, default=0.0, metavar="B",
+                   help="flicker remedy: blend each frame with the previous output, o = (1-B) f(x) + B o_prev "
+                        "(0 = off; below 1)")
+    p.add_argument("--max-frames", type=_int_at_least(1), help="stop after this many frames")
+    p.add_argument("--no-audio", action="store_true", help="leave the audio out")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: the network under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION or fp32)")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+
+def video_command(args) -> str:
+    from . import video
+
+    output = video.check_output(args.output)
+    info = video.probe(args.input)
+    if output.exists() and output.resolve() == info.path.resolve():
+        raise ValueError(f"output {args.output!r} is the input video; choose another file")
+    if output.exists() and not args.force:
+        raise ValueError(f"output {args.output!r} exists; pass --force to overwrite it, or choose another name")
+    if args.blend >= 1:
+        raise ValueError(f"--blend {args.blend:g} must be below 1 (1 would repeat the first frame forever)")
+    if args.model is not None and not Path(args.model).expanduser().is_file():
+        raise ValueError(f"--model {args.model!r}: no such file")
+    if args.method == "adain" and args.model is None:
+        _check_source(args.style, "style")
+    device = _device(args.device)
+    stylizer = video.load_stylizer(args.style, args.method, args.model, device, args.precision, args.style_size)
+    result = video.stylize_video(info.path, output, stylizer, args.max_size, args.blend, args.max_frames,
+                                 keep_audio=not args.no_audio)
+    w, h = result.size
+    line = (f"wrote {output}: {result.frames} frames of {w}x{h} at {result.fps:g} fps in {result.seconds:.1f} s "
+            f"({result.frames_per_second:.2f} frames/s, {stylizer.name}); audio {result.audio}")
+    if result.frames > 1:
+        line += f"\nflicker (mean |frame change| over the input's): {result.flicker_ratio:.2f}"
+        if args.blend:
+            line += (f"; blended by {args.blend:g}: {result.output_flicker_ratio:.2f}, each frame "
+                     f"{result.departure:.3f} from its own stylisation")
+    return line
 
 
 def _add_datasets_parser(sub) -> None:
@@ -528,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_stylize_parser(sub)
     _add_train_adain_parser(sub)
     _add_train_stylebank_parser(sub)
+    _add_train_johnson_parser(sub)
+    _add_video_parser(sub)
     _add_kit_parsers(sub)
     _add_datasets_parser(sub)
     _add_compare_parser(sub)
@@ -546,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return status
     command = {"info": lambda args: runtime.info(), "stylize": stylize_command, "train-adain": train_adain_command,
-               "train-stylebank": train_stylebank_command, "kit-pack": kit_pack_command,
+               "train-stylebank": train_stylebank_command, "train-johnson": train_johnson_command,
+               "video": video_command, "kit-pack": kit_pack_command,
                "kit-run": kit_run_command, "kit-join": kit_join_command,
                "compare": compare_command}[args.command]
     try:

@@ -253,6 +253,27 @@ def test_batch_norm_variant_for_the_ablation():
     assert model(_image(16, 16, batch=2), clamp=False).shape == (2, 3, 16, 16)
 
 
+def test_instance_norm_removes_the_photos_contrast_batch_norm_keeps_it():
+    """Ulyanov et al.'s point, which the BN-vs-IN ablation shows: a photo at half the contrast (x -> x / 2)
+    gives the IN network the same result (the first convolution has no bias, so IN divides the gain
+    out; only eps = 1e-3 against a variance in 0..255 units remains), while the BN network, which at
+    test time normalises with fixed running statistics, passes the lower contrast on."""
+    x = _image(32, 32, seed=3)
+    for norm in ("instance", "batch"):
+        torch.manual_seed(0)
+        model = TransformNet(norm=norm)
+        model.train()
+        with torch.no_grad():
+            model(_image(32, 32, seed=4, batch=4))  # BN: running statistics from a batch of photos
+        model.eval()
+        with torch.no_grad():
+            change = (model(x / 2, clamp=False) - model(x, clamp=False)).abs().max().item()
+        if norm == "instance":
+            assert change < 1e-4, change
+        else:
+            assert change > 0.01, change
+
+
 # ----------------------------------------------------------------------------- conditional instance norm
 
 def test_cin_with_one_style_is_instance_norm_with_that_affine():
