@@ -87,9 +87,12 @@ def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=cont
     opt_g.step()
     for d in (model.D_A, model.D_B):
         d.requires_grad_(True)
-    with autocast():
-        losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True) + lsgan_loss(model.D_B(pools[1].query(fake_b)), False))
-        losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True) + lsgan_loss(model.D_A(pools[0].query(fake_a)), False))
+    with autocast():  # fakes detached: the discriminators' loss must not reach G and F (nor, with
+        # pool_size=0, where the pool hands the fakes back as they are, their freed graph)
+        losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True)
+                               + lsgan_loss(model.D_B(pools[1].query(fake_b.detach())), False))
+        losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True)
+                               + lsgan_loss(model.D_A(pools[0].query(fake_a.detach())), False))
     opt_d.zero_grad(set_to_none=True)
     (losses["D_A"] + losses["D_B"]).backward()
     opt_d.step()
