@@ -364,7 +364,8 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
        `rank_state()`, the part each process keeps for itself) with the step, history, settings,
        `same`, data, the number of processes and every RNG every cfg.checkpoint_every steps, on
        Ctrl-C and at the end;
-    6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg) and 'precision').
+    6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg), 'precision' and,
+       under torchrun, 'processes').
 
     Under torchrun (N > 1 processes): each step of `optimizers` first averages their gradients
     over the processes (distributed.synchronised); one_step's values are averaged too, and the
@@ -438,8 +439,10 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
         step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc,
                                          progress and main, after if world == 1 else after_on_rank_0)
     trained.eval()
-    return TrainRun(history=history, step=step, stopped=stopped, settings={**settings, "precision": precision.name},
-                    checkpoint=saved)
+    # an exported model's record says how it was trained: batch_size is per process
+    processes = {"processes": world} if world > 1 else {}
+    return TrainRun(history=history, step=step, stopped=stopped,
+                    settings={**settings, "precision": precision.name, **processes}, checkpoint=saved)
 
 
 def training_summary(run, content: Sequence, style: Sequence, device,

@@ -162,8 +162,8 @@ def worker(jobs_file: str) -> None:
         except ValueError as e:
             torch.save({"error": str(e)}, out / f"rank{distributed.rank()}.pt")
             continue
-        torch.save({"state": model.state_dict(), "history": run.history, "step": run.step, "stopped": run.stopped},
-                   out / f"rank{distributed.rank()}.pt")
+        torch.save({"state": model.state_dict(), "history": run.history, "step": run.step, "stopped": run.stopped,
+                    "processes": run.settings["processes"]}, out / f"rank{distributed.rank()}.pt")
     distributed.shutdown()
 
 
@@ -259,9 +259,10 @@ def test_two_processes_equal_one_process_on_the_union_of_their_batches(two_proce
     """(a) Rank r trains on crop r of the global batch of 2; one process with batch 2 draws the
     same two crops. The ranks agree bit for bit; two processes and one up to rounding (see SGD_RTOL)."""
     ranks = [result(two_process_runs / f"{kind}-{optimizer}-out", r) for r in (0, 1)]
-    assert ranks[0]["step"] == STEPS and ranks[0]["stopped"] == "finished"
+    assert ranks[0]["step"] == STEPS and ranks[0]["stopped"] == "finished" and ranks[0]["processes"] == 2
     assert_equal_states(ranks[0]["state"], ranks[1]["state"])  # one model on both ranks, bit for bit
     model, run = train(kind, tmp_path / "one", STEPS, 2, optimizer=optimizer)
+    assert "processes" not in run.settings  # one process: the record is as it always was
     initial = train(kind, tmp_path / "initial", 0, 2, optimizer=optimizer)[0].state_dict()
     apart, differing = compare(model.state_dict(), ranks[0]["state"], initial)
     loss = "cycle" if kind == "cyclegan" else "total"
@@ -360,7 +361,7 @@ def test_train_adain_under_torchrun_reports_once_and_stops_cleanly_on_ctrl_c(tmp
     finally:
         if process.poll() is None:
             process.kill()
-    assert out.count("interrupted at step") == 1, (out, err[-2000:])
+    assert out.count("interrupted at step") == 1, (out, err[-2000:])  # rank 0 alone reports
     step = int(out.split("interrupted at step ")[1].split(";")[0])
     saved = torch.load(endless / "checkpoint.pt", weights_only=True)
     assert saved["step"] == step >= 1 and len(saved["ranks"]) == 2 and len(saved["history"]["total"]) == step
