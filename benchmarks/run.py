@@ -7,6 +7,7 @@
     python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
     python benchmarks/run.py --only johnson                           # Johnson / CIN inference and training
     python benchmarks/run.py --only engine --repeats 7                # nstlib vs textbook designs
+    python benchmarks/run.py --only ddp [--ddp-crop 128 --ddp-steps 20]  # AdaIN training on 1 and 2 processes
 
 What it measures, and why it matters for the course:
 * One optimisation iteration of Gatys style transfer (content conv4_2, style conv1_1..conv5_1,
@@ -63,6 +64,12 @@ What it measures, and why it matters for the course:
   comparison), and use their own textbook losses (`textbook_gram`: autograd's backward), never
   nstlib's, so that the engine's improvements do not speed up its baselines.
   Ratios are to (b); below 1 is faster than the tutorial.
+* AdaIN decoder training under torchrun (nstlib.distributed), `python -m nstlib train-adain` with
+  real weights on the registry's training images, `--ddp-crop` px crops, a global batch of 4: one process
+  with every core, one process with one core, and two processes (gloo on the CPU, NCCL on CUDA,
+  where it needs two GPUs) with a batch of 2 each and the cores shared out. Steps per second over
+  `--ddp-steps` steps after 3 warm-up steps, from the run's own clock (history['seconds'] in its
+  checkpoint), so process start-up and loading are left out. One run each.
 Each other time is the median of `--repeats` runs after one warm-up run.
 """
 from __future__ import annotations
@@ -560,14 +567,46 @@ def bench_engine(sizes, repeats, device):
     return rows
 
 
+def bench_ddp(device, steps: int, crop: int):
+    """Steps per second of `train-adain` on 1 and 2 processes (see the module docstring)."""
+    import os
+    import subprocess
+    import sys
+
+    cores = os.cpu_count() or 1
+    if device.type == "cuda":
+        setups = [(1, cores)] + ([(2, max(1, cores // 2))] if torch.cuda.device_count() >= 2 else [])
+    else:
+        setups = [(1, cores), (1, 1), (2, max(1, cores // 2))]
+    warm_up, rows = 3, []
+    for processes, threads in setups:
+        with tempfile.TemporaryDirectory() as run_dir:
+            batch = 4 // processes  # the global batch stays 4: the same run on any number of processes
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                       str(processes), "-m", "nstlib", "train-adain", "--run-dir", run_dir, "--steps",
+                       str(steps + warm_up), "--batch-size", str(batch), "--crop", str(crop), "--load-size", str(2 * crop),
+                       "--checkpoint-every", str(10 * steps), "--sample-every", str(10 * steps), "--device", device.type]
+            done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+            seconds = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["history"]["seconds"]
+        rate = steps / (seconds[-1] - seconds[warm_up - 1])
+        what = f"{processes} process{'es' if processes > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+        rows.append((what, f"{processes}x{batch}x{crop}x{crop}", 1000 / rate, rate))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
-                                                         "cyclegan", "engine", "johnson"], default=None)
+                                                         "cyclegan", "engine", "johnson", "ddp"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
+    parser.add_argument("--ddp-steps", type=int, default=20, help="timed training steps per run of --only ddp (20)")
+    parser.add_argument("--ddp-crop", type=int, default=128, help="crop size of --only ddp's training runs (128)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
     print(nstlib.describe(device))
@@ -628,6 +667,13 @@ def main():
         print(f"|{'-' * 62}|{'-' * 13}|{'-' * 11}|{'-' * 12}|")
         for what, size, ms, rate in bench_johnson(args.repeats, device):
             print(f"| {what:<60} | {size:>11} | {ms:9.1f} | {rate:10.2f} |")
+
+    if args.only in (None, "ddp"):
+        print("\nAdaIN decoder training on several processes (torchrun; global batch 4 = processes x batch)")
+        print(f"| {'what':<60} | {'input':>13} | {'ms':>9} | {'steps / s':>10} |")
+        print(f"|{'-' * 62}|{'-' * 15}|{'-' * 11}|{'-' * 12}|")
+        for what, size, ms, rate in bench_ddp(device, args.ddp_steps, args.ddp_crop):
+            print(f"| {what:<60} | {size:>13} | {ms:9.1f} | {rate:10.3f} |")
 
     rows = []
     if args.only in (None, "features"):

@@ -28,6 +28,10 @@
                                                 held-out ones), measured (nstlib.metrics): compare.csv,
                                                 a table of means, grid.png; resumes from compare.csv
 
+The training commands run on several GPUs (or CPU processes) under torchrun, one process each:
+    torchrun --standalone --nproc_per_node 4 -m nstlib train-adain --run-dir runs/adain --batch-size 2 ...
+trains with the global batch of 4 x 2 (nstlib.distributed); rank 0 alone prints and writes files.
+
 Training sources (--content, --style) are also training-set names, with an optional folder:
 bsds500 (its test/ is held out), bsds500/train, wikiart, wikiart/cubism, monet.
 CONTENT and STYLE are data-registry names (`python -m nstlib info` lists them) or image files.
@@ -322,12 +326,12 @@ def _check_crop(args) -> None:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
 
 
-def train_adain_command(args) -> str:
-    from . import adain, adain_training, datasets, runtime
+def train_adain_command(args) -> str | None:
+    from . import adain, adain_training, datasets, distributed, runtime
     from .training import training_summary
 
     _check_crop(args)
-    device = runtime.get_device(_device(args.device))
+    device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
     content = args.content or datasets.training_images("content")
     style = list(args.style or datasets.training_images("style"))
     if args.photos_as_styles:
@@ -336,6 +340,8 @@ def train_adain_command(args) -> str:
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(model, content, style, args.run_dir,
                                        **_settings(args, adain_training.TrainSettings))
+    if not distributed.is_main():
+        return None  # rank 0 reports and exports
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
         record = training_summary(run, content, style, device)
@@ -358,8 +364,8 @@ def _add_train_stylebank_parser(sub) -> None:
     _add_run_arguments(p, "model")
 
 
-def train_stylebank_command(args) -> str:
-    from . import datasets, runtime
+def train_stylebank_command(args) -> str | None:
+    from . import datasets, distributed, runtime
     from .training import training_summary
     from .features import VGGFeatures
     from .stylebank import CONTENT_LAYER, StyleBank, export_stylebank
@@ -370,13 +376,15 @@ def train_stylebank_command(args) -> str:
         raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
     for style in args.style:
         _check_source(style, "style image")
-    device = runtime.get_device(_device(args.device))
+    device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
     content = args.content or datasets.training_images("content")
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
     runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
     model = StyleBank(len(args.style), names).to(device)
     run = train_stylebank(model, content, args.style, vgg, args.run_dir, **_settings(args, StyleBankSettings))
+    if not distributed.is_main():
+        return None  # rank 0 reports and exports
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
     if args.export and run.stopped == "finished":
         record = training_summary(run, content, args.style, device, curves=("content", "style", "tv", "reconstruction"))
@@ -679,11 +687,18 @@ def main(argv: list[str] | None = None) -> int:
                "video": video_command, "kit-pack": kit_pack_command,
                "kit-run": kit_run_command, "kit-join": kit_join_command,
                "compare": compare_command}[args.command]
+    from . import distributed
+
     try:
-        print(command(args))
+        text = command(args)
+        if text is not None:  # None: a torchrun rank other than 0, which stays quiet
+            print(text)
     except expected as e:
-        print(f"python -m nstlib {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        where = f" (rank {distributed.rank()})" if distributed.rank() > 0 else ""
+        print(f"python -m nstlib {args.command}{where}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    finally:
+        distributed.shutdown()  # a training command under torchrun leaves its process group
     return 0
 
 

@@ -13,6 +13,11 @@ ends with the same weights as an uninterrupted one. The checkpoint records its i
 sha256) and refuses a resume on other ones. Sample images are written to
 `run_dir/samples/` every `sample_every` steps.
 
+Under torchrun (`torchrun --nproc_per_node N -m nstlib train-adain ...`, nstlib.distributed) each
+of the N processes trains on batch_size crops of the global batch of batch_size x N, the gradients
+averaged: the run is the one-process run with batch_size x N. The paper's batch of 8 on 4 GPUs is
+batch_size=2; the learning rate is not rescaled.
+
 One departure, off by default: `shuffle_style_channels=True` puts each style crop's RGB channels
 in a random order (datasets.shuffle_channels). The paper's 80,000 WikiArt paintings cover every
 palette; a dozen offline paintings do not, and a decoder trained on them paints every result in
@@ -29,6 +34,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import adain as adain_lib
+from . import distributed
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
 from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
@@ -73,7 +79,8 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)
     generator = torch.Generator().manual_seed(cfg.seed)
-    batches = UnpairedBatches(content, style, cfg.batch_size, cfg.crop, generator, cfg.shuffle_style_channels)
+    batches = UnpairedBatches(content, style, cfg.batch_size, cfg.crop, generator, cfg.shuffle_style_channels,
+                              shard=(distributed.rank(), distributed.world_size()))
     optimizer = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {k: [] for k in ("content", "style", "total", "lr", "seconds")}
 
@@ -115,7 +122,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
 
     return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore,
                         data={"content": data_identity(content), "style": data_identity(style)},
-                        precision=precision, generators=(generator,), trained=model.decoder,
+                        precision=precision, generators=(generator,), trained=model.decoder, optimizers=(optimizer,),
                         after_step=after_step, callback=callback, desc="training the decoder", progress=progress)
 
 

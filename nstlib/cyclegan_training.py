@@ -15,6 +15,17 @@ task's sampling generator and every RNG: resuming gives the same weights as not 
 Colab, point run_dir at Google Drive (`/content/drive/MyDrive/...`) to survive a disconnect.
 `run_dir/samples/step_NNNNNNN.jpg` shows the task's fixed samples a | G(a) | (true answer) every
 `sample_every` steps.
+
+Under torchrun (nstlib.distributed) every process draws the global batch of batch_size x N pairs
+from the task (whose generator every rank shares) and trains on its slice; the gradients of both
+optimizers are averaged before each step. Each process keeps its own two image pools of
+`pool_size`, seeded per rank (distributed.rank_seed): the discriminators' gradient on rank r comes
+from rank r's fakes through rank r's pools, so no images cross processes, and the checkpoint holds
+every rank's pools. With the pools off (pool_size=0) N processes equal one process with
+batch_size x N; with them on, N pools of 50 hold N times the history of one, which is not the same
+run (the paper's pool exists to show the discriminator older fakes; N pools still do). The task's
+images are drawn for the whole global batch on every rank: a FolderTask, which keeps none in
+memory, decodes N times the images of one process's batch per step.
 """
 from __future__ import annotations
 
@@ -30,6 +41,7 @@ import torch.nn as nn
 
 from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, CycleGAN, ImagePool, Pix2Pix, bce_gan_loss,
                        cycle_loss, lsgan_loss)
+from . import distributed
 from .images import save_image
 from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
 
@@ -87,9 +99,12 @@ def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=cont
     opt_g.step()
     for d in (model.D_A, model.D_B):
         d.requires_grad_(True)
-    with autocast():
-        losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True) + lsgan_loss(model.D_B(pools[1].query(fake_b)), False))
-        losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True) + lsgan_loss(model.D_A(pools[0].query(fake_a)), False))
+    with autocast():  # fakes detached: the discriminators' loss must not reach G and F (nor, with
+        # pool_size=0, where the pool hands the fakes back as they are, their freed graph)
+        losses["D_B"] = 0.5 * (lsgan_loss(model.D_B(b), True)
+                               + lsgan_loss(model.D_B(pools[1].query(fake_b.detach())), False))
+        losses["D_A"] = 0.5 * (lsgan_loss(model.D_A(a), True)
+                               + lsgan_loss(model.D_A(pools[0].query(fake_a.detach())), False))
     opt_d.zero_grad(set_to_none=True)
     (losses["D_A"] + losses["D_B"]).backward()
     opt_d.step()
@@ -127,7 +142,9 @@ def pix2pix_step(model: Pix2Pix, a, b, opt_g, opt_d, pools, cfg, autocast=contex
 
 def training_parts(model: CycleGAN | Pix2Pix, cfg: GANSettings):
     """What one training step needs: (generators, step function, generator optimizer,
-    discriminator optimizer, the two image pools). Adam with the paper's betas (beta1, 0.999)."""
+    discriminator optimizer, the two image pools). Adam with the paper's betas (beta1, 0.999). The
+    pools' generators are seeded with cfg.seed + i on rank 0 (and in one process), each other
+    rank's from its own seed (distributed.rank_seed)."""
     if isinstance(model, Pix2Pix):
         generators, discriminators, step_fn = [model.G], [model.D], pix2pix_step
     else:
@@ -135,7 +152,8 @@ def training_parts(model: CycleGAN | Pix2Pix, cfg: GANSettings):
     params = lambda nets: itertools.chain.from_iterable(n.parameters() for n in nets)  # noqa: E731
     opt_g = torch.optim.Adam(params(generators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(params(discriminators), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(2)]
+    pools = [ImagePool(cfg.pool_size, torch.Generator().manual_seed(distributed.rank_seed(cfg.seed + i)))
+             for i in range(2)]
     return generators, step_fn, opt_g, opt_d, pools
 
 
@@ -162,15 +180,20 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
     def state() -> dict:
         # the task's sampling generator is in its state: no generator for run_training to keep
         return {"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "pools": [p.state_dict() for p in pools], "task": task.state_dict()}
+                "task": task.state_dict()}
 
     def restore(state: dict) -> None:
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        task.load_state_dict(state["task"])
+
+    def rank_state() -> dict:  # each process's own (in one process: beside the rest, as before)
+        return {"pools": [p.state_dict() for p in pools]}
+
+    def restore_rank(state: dict) -> None:
         for pool, s in zip(pools, state["pools"]):
             pool.load_state_dict(s)
-        task.load_state_dict(state["task"])
 
     def evaluate(step: int) -> None:
         for g in generators:
@@ -193,7 +216,8 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
-        a, b = (precision.batch(x) for x in batches(cfg.batch_size))
+        n, mine = distributed.global_batch(cfg.batch_size)  # one process: n = batch_size, all of them
+        a, b = (precision.batch(x[mine]) for x in batches(n))
         values = step_fn(model, a, b, opt_g, opt_d, pools, cfg, precision.autocast)
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
@@ -213,7 +237,7 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
                 if hasattr(getattr(task, attr, None), "items")}
     return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore, data=identity,
                         precision=precision, same={"paired": paired}, start=start, after_step=after_step,
-                        callback=callback, desc="training pix2pix" if paired else "training CycleGAN",
+                        callback=callback, optimizers=(opt_g, opt_d), rank_state=rank_state, restore_rank=restore_rank, desc="training pix2pix" if paired else "training CycleGAN",
                         progress=progress)
 
 

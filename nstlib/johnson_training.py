@@ -43,6 +43,10 @@ Adam's state stays float32 (training.Precision). The style targets are computed 
 Ctrl-C; calling again with the same run_dir resumes (network, optimizer, step, history, every RNG),
 and refuses a checkpoint made with other settings, images or another network (norm, styles, widths).
 Sample grids go to `run_dir/samples/` every `sample_every` steps.
+
+Under torchrun (nstlib.distributed) every process draws the global batch of batch_size x N crops and
+their styles and trains on its slice; gradients are averaged before each step. With norm='batch'
+each process normalises its own slice (batch statistics are not shared across processes).
 """
 from __future__ import annotations
 
@@ -53,8 +57,8 @@ from typing import Callable, ClassVar, Sequence
 
 import torch
 
-from . import johnson
-from .datasets import ImageSet
+from . import distributed, johnson
+from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
 from .images import load_image, save_image
 from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
@@ -165,9 +169,9 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
         optimizer.load_state_dict(state["optimizer"])
 
     def one_step(step: int) -> dict[str, float]:
-        batch = precision.batch(torch.stack([content.random_crop(cfg.crop, generator)
-                                             for _ in range(cfg.batch_size)]))  # (B, 3, crop, crop)
-        ids = draw_styles(n, cfg.batch_size, generator, cfg.one_style_per_batch) if model.n_styles else None
+        total, mine = distributed.global_batch(cfg.batch_size)  # one process: the whole batch
+        batch = precision.batch(random_crops(content, total, cfg.crop, generator, mine))  # (B, 3, crop, crop)
+        ids = draw_styles(n, total, generator, cfg.one_style_per_batch)[mine] if model.n_styles else None
         parts = batch_losses(model, loss_vgg, batch, targets, ids, cfg, weights, precision)
         values = {k: float(v.detach()) for k, v in parts.items()}
         if not math.isfinite(values["total"]):
@@ -191,7 +195,8 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
 
     return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore,
                         data={"content": data_identity(content), "style": data_identity(styles)},
-                        precision=precision, generators=(generator,), same={"network": network_description(model)},
+                        precision=precision, generators=(generator,), optimizers=(optimizer,),
+                        same={"network": network_description(model)},
                         after_step=after_step, callback=callback, desc="training the transform net",
                         progress=progress)
 

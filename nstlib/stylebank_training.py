@@ -9,6 +9,13 @@ Each round is T steps of the **stylising branch**, then one step of the **auto-e
   to lambda ||Delta_K|| / ||Delta_I|| times itself, Delta_K the gradient of E and D in the last
   stylising step, so that reconstruction never overpowers stylisation (Sec. 3.2). Banks untouched.
 
+Under torchrun (nstlib.distributed) every process draws the same style id and the same branch at
+every step (they come from the generator that every rank shares) and trains on its slice of the
+global batch of batch_size x N photos, so the bank of the step's style gets its gradient on every
+rank, and the banks of the other styles on none (their gradient stays None and Adam leaves them
+alone, as in one process). The gradients are averaged *before* the norms of the rescaling are
+taken: Delta_K and Delta_I are the global batch's gradients, and the scale is the one process's.
+
 Incremental learning (Sec. 4.2): `train_stylebank(..., only_styles=[new_id])` trains only those
 banks, encoder and decoder frozen, and skips the auto-encoder steps.
 """
@@ -22,7 +29,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .datasets import ImageSet
+from . import distributed
+from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
 from .stylebank import CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, StyleBank, style_targets, stylising_losses
 from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
@@ -112,7 +120,8 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
 
     def one_step(step: int) -> dict[str, float]:
         nonlocal last_style_grad
-        batch = precision.batch(torch.stack([content.random_crop(cfg.crop, generator) for _ in range(cfg.batch_size)]))
+        n, mine = distributed.global_batch(cfg.batch_size)  # one process: n = batch_size, all of them
+        batch = precision.batch(random_crops(content, n, cfg.crop, generator, mine))
         autoencoder_step = only_styles is None and step % (cfg.T + 1) == cfg.T
         optimizer.zero_grad(set_to_none=True)
         if autoencoder_step:
@@ -120,6 +129,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
                 reconstructed = model(batch, None)
             loss = F.mse_loss(reconstructed.float(), batch)  # L_I, in float32
             loss.backward()
+            distributed.average_gradients(optimizer)  # the norms below are the global batch's
             norm_i = _grad_norm(shared)
             if last_style_grad is not None and norm_i > 0:  # Delta_I <- lambda |Delta_K| / |Delta_I| Delta_I
                 scale = cfg.ae_lambda * last_style_grad / float(norm_i)
@@ -133,6 +143,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
                 parts = stylising_losses(vgg, model(batch, i), batch, targets[i], cfg.content_weight,
                                          cfg.style_weight, cfg.tv_weight)
             parts["total"].backward()
+            distributed.average_gradients(optimizer)
             if only_styles is None:
                 last_style_grad = float(_grad_norm(shared))
             values = {"branch": float(i), **{k: float(v.detach()) for k, v in parts.items()}}
@@ -150,7 +161,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     try:
         return run_training(model, run_dir, cfg, history, one_step, state=state, restore=restore,
                             data={"content": data_identity(content), "style banks": data_identity(styles)},
-                            precision=precision, generators=(generator,), same={"ids": ids},
+                            precision=precision, generators=(generator,), same={"ids": ids}, optimizers=(optimizer,),
                             callback=callback, desc="training StyleBank", progress=progress)
     finally:
         for p in frozen:

@@ -24,6 +24,18 @@ The skeleton every trainer runs on (adain_training, stylebank_training, cyclegan
 (`run_steps`), calls the user's `callback(step, values, model)` after each, checkpoints, and returns
 a `TrainRun`. A trainer's own module holds only what differs: its settings dataclass, its data, its
 step, and what its checkpoint holds (`state()`) and how that is put back (`restore(state)`).
+
+Under torchrun (nstlib.distributed) the same skeleton trains on N processes. A trainer takes part
+by three things: it draws the global batch and trains on its slice (datasets.random_crops with
+distributed.global_batch, or UnpairedBatches(shard=...)); it passes its `optimizers`, whose
+gradients the skeleton averages over the processes before every step; and it returns what each
+process keeps for itself (CycleGAN's image pools) from `rank_state()`, put back by
+`restore_rank(state)`. The skeleton does the rest: rank 0 alone checkpoints (gathering every rank's
+RNGs and rank state), writes samples, shows progress and runs the callback; every rank resumes
+from that checkpoint, which refuses another number of processes; the history records the step's
+values averaged over the processes. The rule for the batch and the learning rate: the global batch
+is batch_size x N, and a run on N processes is the one-process run with that batch and the same
+learning rate.
 """
 from __future__ import annotations
 
@@ -39,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import runtime
+from . import distributed, runtime
 from .files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"  # a trainer's checkpoint, in its run_dir
@@ -279,24 +291,46 @@ class Precision:
 
 def resume(path: Path, settings: dict, data: dict[str, list], history: dict[str, list],
            restore: Callable[[dict], None], generators: Sequence[torch.Generator] = (),
-           same: dict[str, Any] | None = None, map_location="cpu") -> int:
-    """Continue the run whose checkpoint is at `path`, if there is one: refuse it if it was made with
-    other `settings` (check_same_settings; `same` holds further entries the checkpoint keeps beside
-    them that must agree, like StyleBank's trained banks) or on other `data` (check_same_data); then
-    `restore(state)` (the trainer puts back its networks, optimizers, pools, ...), replace the
-    contents of `history` by the saved history, and set every RNG: the global ones and `generators`.
-    Returns the number of steps done so far (0 when there is no checkpoint)."""
+           same: dict[str, Any] | None = None, map_location="cpu",
+           restore_rank: Callable[[dict], None] | None = None) -> int:
+    """Continue the run whose checkpoint is at `path`, if there is one: refuse it if it was made by
+    another number of processes, with other `settings` (check_same_settings; `same` holds further
+    entries the checkpoint keeps beside them that must agree, like StyleBank's trained banks) or on
+    other `data` (check_same_data); then `restore(state)` (the trainer puts back its networks,
+    optimizers, ...) and `restore_rank` with this process's own part (the checkpoint itself in one
+    process, its entry of state['ranks'] under torchrun), replace the contents of `history` by the
+    saved history, and set every RNG: the global ones and `generators`. Returns the number of steps
+    done so far (0 when there is no checkpoint)."""
     if not path.is_file():
         return 0
     state = load_checkpoint(path, map_location=map_location)
+    check_same_world_size(state.get("world_size", 1), path)
     same = same or {}
     check_same_settings(state["settings"] | {k: state.get(k) for k in same}, settings | same, path)
     check_same_data(state.get("data"), data, path)
     restore(state)
+    own = state if distributed.world_size() == 1 else state["ranks"][distributed.rank()]
+    if restore_rank is not None:
+        restore_rank(own)
     history.clear()
     history.update(state["history"])
-    set_rng_state(state["rng"], *generators)
+    set_rng_state(own["rng"], *generators)
     return state["step"]
+
+
+def check_same_world_size(saved: int, path: Path) -> None:
+    """A checkpoint resumes on the number of processes that wrote it: each rank's slice of the
+    global batch, its RNGs and its image pools belong to its rank, and the batch per rank is a
+    setting. (Checkpoints written before nstlib trained on several processes count as one.)"""
+    now = distributed.world_size()
+    if saved != now:
+        def processes(n: int) -> str:
+            return "1 process" if n == 1 else f"{n} processes"
+
+        how = "without torchrun" if saved == 1 else f"with torchrun --nproc_per_node {saved}"
+        raise ValueError(f"{path} was written by a run on {processes(saved)}, this one has {processes(now)}; "
+                         f"resume it {how} (each process's slice of the batch, RNGs and pools belong to its "
+                         "rank), or use another run_dir")
 
 
 def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[float]],
@@ -307,33 +341,66 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
                  start: Callable[[int], None] | None = None,
                  after_step: Callable[[int, dict[str, float]], dict | None] | None = None,
                  callback: Callable[[int, dict[str, float], nn.Module], None] | None = None,
-                 progress: bool = True) -> TrainRun:
+                 progress: bool = True, optimizers: Sequence[torch.optim.Optimizer] = (),
+                 rank_state: Callable[[], dict] | None = None,
+                 restore_rank: Callable[[dict], None] | None = None) -> TrainRun:
     """The skeleton every trainer runs on; `cfg` is its settings dataclass (with `steps` and
     `checkpoint_every`). In order:
 
-    1. `resume` from run_dir/CHECKPOINT if it exists (`settings` = asdict(cfg), `data`, `history`,
-       `restore`, `generators`, `same`; on `precision.device`);
-    2. `start(step)`, if given: untimed work before the first step (CycleGAN scores its untrained
-       generator);
-    3. `networks` (default: the model) in the precision's memory format, `trained` (default: the
+    1. under torchrun, join the process group (distributed.setup; the networks must be on this
+       rank's device); refuse a trainer that passes no `optimizers` there;
+    2. `resume` from run_dir/CHECKPOINT if it exists (`settings` = asdict(cfg), `data`, `history`,
+       `restore`, `restore_rank`, `generators`, `same`; on `precision.device`); under torchrun,
+       every rank then takes rank 0's weights (distributed.broadcast_module);
+    3. `start(step)`, if given: untimed work before the first step (CycleGAN scores its untrained
+       generator); rank 0 only;
+    4. `networks` (default: the model) in the precision's memory format, `trained` (default: the
        model) in train mode;
-    4. `run_steps` up to cfg.steps: `one_step(step)` (the update; returns the step's values and
+    5. `run_steps` up to cfg.steps: `one_step(step)` (the update; returns the step's values and
        records them in `history`; the skeleton adds the run's wall-clock time to
        history['seconds']), then `after_step(step, values)` (the trainer's samples, evaluation; may
        return what the progress bar shows), then the user's `callback(step, values, model)` (raise
-       KeyboardInterrupt there to stop as Ctrl-C would); a checkpoint of `state()` with the step,
-       history, settings, `same`, data and every RNG every cfg.checkpoint_every steps, on Ctrl-C and
-       at the end;
-    5. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg) and 'precision')."""
+       KeyboardInterrupt there to stop as Ctrl-C would); a checkpoint of `state()` (plus
+       `rank_state()`, the part each process keeps for itself) with the step, history, settings,
+       `same`, data, the number of processes and every RNG every cfg.checkpoint_every steps, on
+       Ctrl-C and at the end;
+    6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg), 'precision' and,
+       under torchrun, 'processes').
+
+    Under torchrun (N > 1 processes): each step of `optimizers` first averages their gradients
+    over the processes (distributed.synchronised); one_step's values are averaged too, and the
+    entries it appended to `history` (history[k][-1] == values[k]) replaced by the means, so the
+    history is the global batch's; `start`, `after_step`, `callback` and the progress bar run on
+    rank 0 alone; a stop (the callback's KeyboardInterrupt, Ctrl-C passed on by torchrun) takes
+    effect on every rank after the same step; rank 0 writes the checkpoint, with every rank's RNGs
+    and `rank_state()` in state['ranks'], after checking that all ranks hold the same weights."""
     settings, same = asdict(cfg), same or {}
     path = Path(run_dir) / CHECKPOINT
-    step = resume(path, settings, data, history, restore, generators, same, map_location=precision.device)
+    distributed.setup(precision.device)
+    world, main = distributed.world_size(), distributed.is_main()
+    if world > 1 and not optimizers:
+        raise ValueError(f"{desc}: this trainer cannot train on several processes (it gives run_training no "
+                         "optimizers to synchronise)")
+    step = resume(path, settings, data, history, restore, generators, same, map_location=precision.device,
+                  restore_rank=restore_rank)
+    distributed.broadcast_module(model)
 
     def save(step: int) -> Path:
-        return save_checkpoint(path, {**state(), "step": step, "history": history, "settings": settings, **same,
-                                      "data": data, "rng": rng_state(*generators)})
+        own = {"rng": rng_state(*generators), **(rank_state() if rank_state is not None else {})}
+        if world == 1:
+            save_checkpoint(path, {**state(), **own, "step": step, "history": history, "settings": settings,
+                                   **same, "data": data, "world_size": 1})
+            return path
+        distributed.check_same_weights(model, step)
+        ranks = distributed.gather(own)
+        if main:
+            save_checkpoint(path, {**state(), "rng": ranks[0]["rng"], "ranks": ranks, "step": step,
+                                   "history": history, "settings": settings, **same, "data": data,
+                                   "world_size": world})
+        distributed.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
+        return path
 
-    if start is not None:
+    if start is not None and main:
         start(step)
     precision.prepare(*(networks if networks is not None else [model]))
     trained = trained if trained is not None else model
@@ -341,6 +408,12 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
 
     def timed_step(step: int) -> dict[str, float]:
         values = one_step(step)
+        if world > 1:
+            means = distributed.mean_values(values)
+            for k, v in values.items():  # the entries one_step appended: the global batch's values
+                if history.get(k) and history[k][-1] == v:
+                    history[k][-1] = means[k]
+            values = means
         history["seconds"].append(time.perf_counter() - began)
         return values
 
@@ -350,11 +423,26 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
             callback(step, values, model)
         return shown
 
+    def after_on_rank_0(step: int, values: dict[str, float]) -> dict | None:
+        shown, stop = None, requested["stop"]
+        if main:
+            try:
+                shown = after(step, values)
+            except KeyboardInterrupt:
+                stop = True
+        if distributed.any_rank(stop):  # every rank stops after the same step, so all can save
+            raise KeyboardInterrupt
+        return shown
+
     trained.train()
-    step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc, progress, after)
+    with distributed.synchronised(optimizers), distributed.stop_at_step_end() as requested:
+        step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc,
+                                         progress and main, after if world == 1 else after_on_rank_0)
     trained.eval()
-    return TrainRun(history=history, step=step, stopped=stopped, settings={**settings, "precision": precision.name},
-                    checkpoint=saved)
+    # an exported model's record says how it was trained: batch_size is per process
+    processes = {"processes": world} if world > 1 else {}
+    return TrainRun(history=history, step=step, stopped=stopped,
+                    settings={**settings, "precision": precision.name, **processes}, checkpoint=saved)
 
 
 def training_summary(run, content: Sequence, style: Sequence, device,
