@@ -21,6 +21,7 @@ Image optimisation (notebooks 01-04)
     mmd              style losses as MMD^2 with four kernels (Li et al. 2017)
 Feed-forward networks (notebooks 05-08)
     training         the training skeleton: resume, steps, callbacks, checkpoints, bf16, TrainRun
+    distributed      the same skeleton on N processes under torchrun (NCCL or gloo): global batch, averaged gradients
     datasets         image sets, random crops, unpaired batches
     training_sets    training sets by name (BSDS500, WikiArt, Monet, horse2zebra, ...), pinned per file
     adain, adain_training          AdaIN (Huang & Belongie 2017)
