@@ -444,6 +444,14 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
     return out
 
 
+def planned_steps(seconds: Sequence[float], budget_s: float, margin: float = 0.97) -> tuple[int, float]:
+    """(steps, seconds per step) for a run whose first len(seconds) steps took `seconds` (cumulative):
+    those steps plus as many as fit in `margin` of the budget left, at the speed measured after the
+    first 10 (cuDNN's first choices); never fewer than already done."""
+    per_step = (seconds[-1] - seconds[10]) / (len(seconds) - 11)
+    return len(seconds) + max(0, int(margin * (budget_s - seconds[-1]) / per_step)), per_step
+
+
 def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                   init: Path | None) -> dict:
     from .training import training_summary
@@ -478,9 +486,7 @@ def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: 
 
             first = train_translation(model, task, run_dir, progress=False, precision=job["precision"],
                                       callback=stop_after_calibration, **settings, steps=10**9)
-            seconds = first.history["seconds"]
-            per_step = (seconds[-1] - seconds[10]) / (len(seconds) - 11)  # after cuDNN's first choices
-            settings["steps"] = calibration + int(0.97 * (budget_s - seconds[-1]) / per_step)
+            settings["steps"], per_step = planned_steps(first.history["seconds"], budget_s)
             log(f"{per_step * 1000:.1f} ms per step: training {settings['steps']} steps")
         trained = train_translation(model, task, run_dir, progress=False, precision=job["precision"],
                                     callback=deadline, **settings)

@@ -141,7 +141,15 @@ def test_cyclegan_job_exports_a_generator_pair_and_fits_its_steps_to_the_budget(
     summary = gpu_kit.run(kit_dir, tmp_path / "timed", device="cpu", minutes=0.2)
     log = (tmp_path / "timed" / "log.txt").read_text()
     planned = int(log.split(" ms per step: training ")[1].split()[0])
-    assert planned > 60 and 60 < summary["jobs"]["cyclegan"]["steps"] <= planned  # the deadline stays a safety net
+    assert 60 <= summary["jobs"]["cyclegan"]["steps"] <= planned  # the deadline stays a safety net
+
+
+def test_a_run_is_planned_to_fill_its_budget_at_the_measured_speed():
+    seconds = [0.5 + 0.1 * i for i in range(60)]  # 10 steps per second after a slow first step
+    steps, per_step = gpu_kit.planned_steps(seconds, budget_s=60.0)
+    assert per_step == pytest.approx(0.1)
+    assert steps == 60 + int(0.97 * (60.0 - seconds[-1]) / 0.1)  # 60 measured, then 97% of what is left
+    assert gpu_kit.planned_steps(seconds, budget_s=3.0)[0] == 60  # over budget already: no more steps
 
 
 def test_kit_pack_command_packs_a_real_job(tmp_path, capsys):
