@@ -85,7 +85,7 @@ import torch
 from PIL import Image
 
 import nstlib
-from nstlib import vgg as vgg_arch
+from nstlib import runtime, vgg as vgg_arch
 from nstlib.features import VGGFeatures
 from nstlib.images import load_image
 from nstlib.optimize import ContentTerm, StyleTerm, optimize_image
@@ -362,18 +362,6 @@ def johnson_gflop(model, size: int) -> float:
     for h in hooks:
         h.remove()
     return sum(flops) / 1e9
-
-
-def cpu_name() -> str:
-    """The CPU's model name and its bf16 instructions (AMX, AVX-512-bf16), from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    name = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name")), "unknown CPU")
-    flags = next((l.split(":", 1)[1].split() for l in text.splitlines() if l.startswith("flags")), [])
-    bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
-    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})"
 
 
 def bench_johnson(repeats, device):
@@ -661,7 +649,7 @@ def main():
             print(f"| {what:<60} | {size:>9} | {ms:9.1f} | {rate:10.2f} |")
 
     if args.only in (None, "johnson"):
-        where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        where = runtime.cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
         print(f"\nJohnson's transformation network on {where} (bf16: bfloat16 autocast, channels-last)")
         print(f"| {'what':<60} | {'input':>11} | {'ms':>9} | {'per second':>10} |")
         print(f"|{'-' * 62}|{'-' * 13}|{'-' * 11}|{'-' * 12}|")

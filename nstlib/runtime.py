@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -125,8 +126,52 @@ def autocast(device: torch.device | str, precision_: str = "fp32"):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision(precision_) == "bf16")
 
 
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    try:
+        text = CPUINFO.read_text()
+    except OSError:  # not Linux, or no /proc
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(name)), None)
+
+
+def cpu_bf16() -> tuple[str, ...]:
+    """The CPU's bfloat16 instructions as its flags name them: 'amx_bf16', 'avx512_bf16', both, or
+    none; () where /proc/cpuinfo cannot be read (macOS, Windows). Read from the flags rather than
+    `torch.backends.cpu.get_cpu_capability()`, which says only 'AVX512' on an AVX-512-bf16 CPU (torch
+    2.13, checked on the developers' AMD EPYC). Without these instructions bf16 is emulated: slower
+    than fp32."""
+    flags = (_cpuinfo_field("flags") or "").split()
+    return tuple(f for f in ("amx_bf16", "avx512_bf16") if f in flags)
+
+
+def cpu_name() -> str:
+    """The CPU's model name and its bf16 instructions, e.g. 'AMD EPYC 9R14 (avx512_bf16)'."""
+    bf16 = cpu_bf16()
+    return f"{_cpuinfo_field('model name') or 'unknown CPU'} ({', '.join(bf16) or 'no bf16 instructions'})"
+
+
+def precision_note(device: torch.device | str | None = None) -> str:
+    """Which precision runs (`precision()`), where that was chosen, and what the device offers."""
+    device = torch.device(device) if device is not None else get_device()
+    chosen = precision()
+    source = f"{PRECISION_ENV}={chosen}" if os.environ.get(PRECISION_ENV, "").strip() else "the default"
+    if device.type == "cuda":
+        offers = "this GPU runs bf16" if torch.cuda.is_bf16_supported() else "this GPU has no bf16"
+    elif device.type == "cpu":
+        bf16 = cpu_bf16()
+        offers = f"this CPU has {' and '.join(bf16)}" if bf16 else "no bf16 instructions: bf16 would be emulated, slower"
+        if bf16 and chosen == "fp32":  # the README's engine table: 1.7-1.8x for one Gatys evaluation
+            offers += f"; {PRECISION_ENV}=bf16 runs VGG about 1.7x faster"
+    else:
+        offers = f"bf16 on {device.type} is untested"
+    return f"{chosen} ({source}; {offers})"
+
+
 def describe(device: torch.device | str | None = None) -> str:
-    """One line for a notebook's setup cell: versions, device, quick mode."""
+    """One line for a notebook's setup cell: versions, device, precision, quick mode."""
     device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda":
         where = f"cuda ({torch.cuda.get_device_name(device)})"
@@ -139,7 +184,7 @@ def describe(device: torch.device | str | None = None) -> str:
 
     mode = "quick mode (NSTLIB_QUICK=1)" if is_quick() else "full mode"
     return (f"nstlib {__version__} | torch {torch.__version__} | python {platform.python_version()} "
-            f"| device {where} | {mode}")
+            f"| device {where} | {precision_note(device)} | {mode}")
 
 
 def info(paths: bool = True) -> str:
@@ -148,7 +193,6 @@ def info(paths: bool = True) -> str:
     up. `paths=False` names where each was found (the override variable or the cache) instead of
     printing the folders, for stored notebook outputs, which must not show the author's machine."""
     import importlib.util
-    from pathlib import Path
 
     from . import data, weights
     from .download import cache_dir

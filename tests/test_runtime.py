@@ -135,3 +135,32 @@ def test_info_for_stored_outputs_shows_no_machine_path(tmp_path, monkeypatch):
 def test_cli_without_a_command_explains_itself():
     out = subprocess.run([sys.executable, "-m", "nstlib"], capture_output=True, text=True)
     assert out.returncode == 2 and "info" in out.stderr
+
+
+CPUINFO = """processor\t: 0
+model name\t: Test CPU 9000
+flags\t\t: fpu sse2 avx512f {extra}
+"""
+
+
+@pytest.mark.parametrize("extra, expected", [("avx512_bf16 amx_bf16 amx_tile", ("amx_bf16", "avx512_bf16")),
+                                             ("avx512_bf16", ("avx512_bf16",)), ("avx512vl", ())])
+def test_bf16_instructions_are_read_from_the_cpu_flags(tmp_path, monkeypatch, extra, expected):
+    (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=extra))
+    monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "cpuinfo")
+    assert runtime.cpu_bf16() == expected
+    assert runtime.cpu_name() == f"Test CPU 9000 ({', '.join(expected) or 'no bf16 instructions'})"
+    monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "missing")  # macOS, Windows: nothing is claimed
+    assert runtime.cpu_bf16() == () and runtime.cpu_name() == "unknown CPU (no bf16 instructions)"
+
+
+def test_describe_says_which_precision_runs_and_why(tmp_path, monkeypatch):
+    (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra="avx512_bf16"))
+    monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.delenv("NSTLIB_PRECISION", raising=False)
+    line = runtime.describe("cpu")
+    assert "| fp32 (the default; this CPU has avx512_bf16; NSTLIB_PRECISION=bf16 runs VGG about 1.7x faster) |" in line
+    monkeypatch.setenv("NSTLIB_PRECISION", "bf16")
+    assert "| bf16 (NSTLIB_PRECISION=bf16; this CPU has avx512_bf16) |" in runtime.describe("cpu")
+    (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=""))
+    assert "no bf16 instructions: bf16 would be emulated, slower" in runtime.describe("cpu")
