@@ -22,9 +22,10 @@ curves, the GPU's name and the command), the last sample grid, and it times infe
 three. The team's instructions for the call itself are in docs/gpu.md.
 
 Jobs (JOBS): `adain`, the decoder of notebook 05 (Huang & Belongie 2017) on BSDS500 photos and
-WikiArt + Monet paintings; `cyclegan`, horse2zebra with the paper's networks (notebook 07). Pack
-them separately: each is most of the 48 MiB. StyleBank and Johnson jobs follow the same pattern: a
-job names its sources and settings, a runner trains it with the method's `<method>_training` loop.
+WikiArt + Monet paintings; `cyclegan`, horse2zebra with the paper's networks (notebook 07);
+`johnson`, one CIN network for four paintings (Dumoulin et al. 2017, notebook 08). Pack them
+separately. A StyleBank job would follow the same pattern: a job names its sources and settings, a
+runner trains it with the method's `<method>_training` loop.
 """
 from __future__ import annotations
 
@@ -101,8 +102,20 @@ JOBS = {
         sizes={"A": 286, "B": 286, "samples": 256},
         model=dict(blocks=9, width=64, norm="instance"),
         notes=["horse2zebra testA/testB are never trained on; the sample grid shows testA horses"]),
+    # Johnson et al. 2016 / Dumoulin et al. 2017: one CIN network for the course's four paintings, each
+    # image of a batch with its own style (johnson_training), fast-neural-style's losses and weights,
+    # Adam 1e-3. Photos loaded at 256 (the paper's 256 x 256 COCO), batch 16 (the paper: 4; the GPU
+    # is otherwise idle); styles at 256 px for their Gram targets.
+    "johnson": Job(
+        name="johnson", method="johnson", minutes=6.5,
+        settings=dict(batch_size=16, crop=256, lr=1e-3, checkpoint_every=2000, sample_every=1000, steps=1_000_000),
+        sources={"content": ["datasets:bsds500/train", "datasets:bsds500/val", "registry:content"],
+                 "style": ["la_muse", "the_scream", "shipwreck", "starry_night"]},
+        sizes={"content": 256, "style": 256},
+        notes=["BSDS500 test photos and the registry images in datasets.HELD_OUT are never trained on"]),
 }
-DEEPEST_LAYER = {"adain": "relu4_1", "cyclegan": None}  # the VGG a method's losses need (None: none)
+# the VGG a method's losses need (None: none); one VGG to the deepest of them is packed
+DEEPEST_LAYER = {"adain": "relu4_1", "cyclegan": None, "johnson": "relu4_3"}
 
 
 # ----------------------------------------------------------------------------- packing (here)
@@ -504,4 +517,42 @@ def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: 
     return result
 
 
-RUNNERS = {"adain": _run_adain, "cyclegan": _run_cyclegan}
+def _run_johnson(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
+                 init: Path | None) -> dict:
+    from . import johnson
+    from .datasets import ImageSet
+    from .images import load_image
+    from .johnson_training import train_transform_net, write_samples
+    from .training import training_summary
+
+    content = ImageSet(kit_dir / job["images"]["content"]["folder"], job["sizes"]["content"]).preload(device)
+    style_files = sorted((kit_dir / job["images"]["style"]["folder"]).glob("*.jpg"))
+    styles = [load_image(f).to(device) for f in style_files]  # packed at their size already
+    names = job["images"]["style"]["labels"]
+    log(f"{len(content)} content images and the styles {', '.join(names)} on {device}")
+    torch.manual_seed(job["settings"].get("seed", 0))  # the network's initial weights
+    model = johnson.TransformNet(n_styles=len(styles), style_names=names, **job["model"]).to(device)
+    if init is not None:
+        model.load_state_dict(johnson.load_transform_net(init).state_dict())
+        log(f"starting from {Path(init).name} (sha256 {file_hash(init)[:12]}...)")
+    with tempfile.TemporaryDirectory() as run_dir:
+        trained = train_transform_net(model, content, styles, vgg, run_dir, progress=False, precision=job["precision"],
+                                      callback=_deadline_callback(budget_s, log), **job["settings"])
+    g = torch.Generator().manual_seed(job["settings"].get("seed", 0) + 1)  # the trainer's own sample crops
+    write_samples(model.to(memory_format=torch.contiguous_format),
+                  [content.random_crop(job["settings"]["crop"], g) for _ in range(4)],
+                  out_dir / f"{job['name']}_samples.jpg")
+    trained.settings.update(steps=trained.step, load_size=job["sizes"]["content"])
+    record = training_summary(trained, job["images"]["content"]["labels"], names, device,
+                              curves=("content", "style", "tv", "total"))
+    record.update(machine=machine(device), command="python -m nstlib kit-run (nstlib.gpu_kit, job "
+                  f"{job['name']!r}, {budget_s / 60:g} min)" + (f" --init {Path(init).as_posix()}" if init else ""),
+                  stopped=trained.stopped, notes=job["notes"])
+    path = out_dir / f"{job['name']}_cin_{len(styles)}styles.pth"
+    digest = johnson.export_transform_net(model, path, record)
+    result = _job_result(trained, record, path, digest, ("content", "style", "total"))
+    log(json.dumps(result))
+    return result
+
+
+RUNNERS = {"adain": _run_adain, "cyclegan": _run_cyclegan, "johnson": _run_johnson}

@@ -180,3 +180,25 @@ def test_files_too_large_to_come_back_are_split_and_joined(tmp_path):
     (out / "model.pth.part01").write_bytes(b"x" * 100_000)  # a damaged part is caught by the hash
     with pytest.raises(ValueError, match="does not match"):
         gpu_kit.join_parts(out, tmp_path)
+
+
+TINY_JOHNSON = gpu_kit.Job(name="johnson", method="johnson", minutes=5.0,
+                           settings=dict(batch_size=2, crop=32, steps=3, checkpoint_every=2, sample_every=2),
+                           sources={"content": ["chicago", "cornell"], "style": ["the_scream", "la_muse"]},
+                           sizes={"content": 40, "style": 48})
+
+
+def test_johnson_job_trains_a_cin_network_the_course_loads(tmp_path):
+    from nstlib import johnson
+
+    manifest = gpu_kit.pack(tmp_path / "kit", [TINY_JOHNSON], progress=False)
+    assert manifest["vgg"]["up_to"] == "relu4_3"  # Johnson's last style layer
+    summary = gpu_kit.run(tmp_path / "kit", tmp_path / "out", device="cpu")
+    assert summary["jobs"]["johnson"]["steps"] == 3
+    model = johnson.load_transform_net(tmp_path / "out" / "johnson_cin_2styles.pth")
+    assert model.style_names == ["the_scream", "la_muse"] and model.n_styles == 2
+    x = load_image("flowers", size=32)
+    assert model(x, 1).shape == x.shape
+    record = training_record(tmp_path / "out" / "johnson_cin_2styles.pth")
+    assert record["style"] == ["the_scream", "la_muse"] and record["settings"]["precision"] == "bf16"
+    assert (tmp_path / "out" / "johnson_samples.jpg").is_file()
