@@ -44,6 +44,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from . import data, runtime
 from .download import cache_dir
@@ -340,14 +341,8 @@ def train_adain_command(args) -> str | None:
     model = adain.AdaIN(arch=args.arch).to(device)
     run = adain_training.train_decoder(model, content, style, args.run_dir,
                                        **_settings(args, adain_training.TrainSettings))
-    if not distributed.is_main():
-        return None  # rank 0 reports and exports
-    lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
-    if args.export and run.stopped == "finished":
-        record = training_summary(run, content, style, device)
-        digest = adain.export_decoder(model, args.export, record)
-        lines.append(f"decoder written to {args.export} (sha256 {digest})")
-    return "\n".join(lines)
+    return _report_training(run, args.export, "decoder",
+                            lambda: adain.export_decoder(model, args.export, training_summary(run, content, style, device)))
 
 
 def _add_train_stylebank_parser(sub) -> None:
@@ -383,13 +378,21 @@ def train_stylebank_command(args) -> str | None:
     runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
     model = StyleBank(len(args.style), names).to(device)
     run = train_stylebank(model, content, args.style, vgg, args.run_dir, **_settings(args, StyleBankSettings))
+    curves = ("content", "style", "tv", "reconstruction")
+    return _report_training(run, args.export, "StyleBank", lambda: export_stylebank(
+        model, args.export, training_summary(run, content, args.style, device, curves=curves)))
+
+
+def _report_training(run, export: str | None, what: str, write: Callable[[], str]) -> str | None:
+    """A training command's last lines: how the run ended and, if it finished and --export was given,
+    `write()` (which exports and returns the sha256). Under torchrun only rank 0 reports and exports."""
+    from . import distributed
+
     if not distributed.is_main():
-        return None  # rank 0 reports and exports
+        return None
     lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
-    if args.export and run.stopped == "finished":
-        record = training_summary(run, content, args.style, device, curves=("content", "style", "tv", "reconstruction"))
-        digest = export_stylebank(model, args.export, record)
-        lines.append(f"StyleBank written to {args.export} (sha256 {digest})")
+    if export and run.stopped == "finished":
+        lines.append(f"{what} written to {export} (sha256 {write()})")
     return "\n".join(lines)
 
 
@@ -416,7 +419,7 @@ def _add_train_johnson_parser(sub) -> None:
 
 
 def train_johnson_command(args) -> str:
-    from . import runtime
+    from . import distributed, runtime
     from .features import VGGFeatures
     from .johnson import STYLE_LAYERS, TransformNet, export_transform_net
     from .johnson_training import JohnsonSettings, train_transform_net
@@ -429,7 +432,7 @@ def train_johnson_command(args) -> str:
         raise ValueError(f"--norm {args.norm} trains one style; several styles need conditional instance norm")
     if args.one_style_per_batch and len(args.style) == 1:
         raise ValueError("--one-style-per-batch is for several styles (CIN)")
-    device = runtime.get_device(_device(args.device))
+    device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=STYLE_LAYERS[-1]).to(device)  # relu4_3 is the deepest layer used
     runtime.seed_everything(args.seed)  # the network's initial weights come from --seed too
@@ -439,12 +442,9 @@ def train_johnson_command(args) -> str:
         model.style_names = names
     run = train_transform_net(model, args.content, args.style, vgg, args.run_dir, precision=args.precision,
                               **_settings(args, JohnsonSettings))
-    lines = [f"{run.stopped} at step {run.step}; checkpoint {run.checkpoint}"]
-    if args.export and run.stopped == "finished":
-        record = training_summary(run, args.content, args.style, device, curves=("content", "style", "tv", "total"))
-        digest = export_transform_net(model, args.export, record)
-        lines.append(f"network written to {args.export} (sha256 {digest})")
-    return "\n".join(lines)
+    curves = ("content", "style", "tv", "total")
+    return _report_training(run, args.export, "network", lambda: export_transform_net(
+        model, args.export, training_summary(run, args.content, args.style, device, curves=curves)))
 
 
 def _add_video_parser(sub) -> None:

@@ -26,7 +26,6 @@ must read from AdaIN's statistics.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -37,7 +36,7 @@ from . import adain as adain_lib
 from . import distributed
 from .datasets import ImageSet, UnpairedBatches
 from .images import save_image
-from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
+from .training import Precision, TrainRun, check_run_dir, data_identity, loss_step, run_training
 
 
 @dataclass
@@ -98,14 +97,7 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
         c, s = (precision.batch(x) for x in next(batches))
         with precision.autocast():
             parts = adain_lib.decoder_losses(model, c, s, cfg.style_weight)
-        values = {k: float(v.detach()) for k, v in parts.items()}
-        if not math.isfinite(values["total"]):
-            raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        optimizer.step()
-        for k, v in values.items():
-            history[k].append(v)
+        values = loss_step(parts, optimizer, history, step)
         history["lr"].append(lr)
         return values
 

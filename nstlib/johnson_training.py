@@ -50,7 +50,6 @@ each process normalises its own slice (batch statistics are not shared across pr
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Sequence
@@ -61,7 +60,7 @@ from . import distributed, johnson
 from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
 from .images import load_image, save_image
-from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
+from .training import Precision, TrainRun, check_run_dir, data_identity, loss_step, run_training
 
 
 @dataclass
@@ -173,14 +172,7 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
         batch = precision.batch(random_crops(content, total, cfg.crop, generator, mine))  # (B, 3, crop, crop)
         ids = draw_styles(n, total, generator, cfg.one_style_per_batch)[mine] if model.n_styles else None
         parts = batch_losses(model, loss_vgg, batch, targets, ids, cfg, weights, precision)
-        values = {k: float(v.detach()) for k, v in parts.items()}
-        if not math.isfinite(values["total"]):
-            raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        optimizer.step()
-        for k, v in values.items():
-            history[k].append(v)
+        values = loss_step(parts, optimizer, history, step)
         return values
 
     sample_photos = []

@@ -333,6 +333,22 @@ def check_same_world_size(saved: int, path: Path) -> None:
                          "rank), or use another run_dir")
 
 
+def loss_step(parts: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, history: dict[str, list[float]],
+              step: int) -> dict[str, float]:
+    """The update of a trainer with one loss and one optimizer: the step's losses as numbers (a
+    non-finite total is an error that names the step), backward of parts['total'], the optimizer's
+    step, and each number appended to `history`. Returns the numbers."""
+    values = {k: float(v.detach()) for k, v in parts.items()}
+    if not math.isfinite(values["total"]):
+        raise FloatingPointError(f"the loss became {values['total']} at step {step}; lower the learning rate")
+    optimizer.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    optimizer.step()
+    for k, v in values.items():
+        history[k].append(v)
+    return values
+
+
 def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[float]],
                  one_step: Callable[[int], dict[str, float]], *, state: Callable[[], dict],
                  restore: Callable[[dict], None], data: dict[str, list], precision: Precision, desc: str,
