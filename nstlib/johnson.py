@@ -534,6 +534,20 @@ def pretrained(style: str = "scream") -> TransformNet:
 
 # ----------------------------------------------------------------------------- our own files
 
+SHIPPED = ("johnson_the_scream", "johnson_cin_4styles")  # names in data/models.tsv
+
+
+def shipped(name: str = "johnson_the_scream") -> TransformNet:
+    """A network this project trained and ships (data/models.tsv: file, sha256 and the command that
+    trained it), in eval mode on the CPU: 'johnson_the_scream' (one style) or 'johnson_cin_4styles'
+    (CIN). `pretrained` loads the published networks instead."""
+    from .models import shipped_model
+
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not a Johnson network shipped with nstlib; shipped: {', '.join(SHIPPED)}")
+    return load_transform_net(shipped_model(name))
+
+
 def export_transform_net(model: TransformNet, path: str | Path, training: dict | None = None) -> str:
     """Save a TransformNet (one style or CIN) in float16 with its settings, style names and an optional
     training record (`models.training_record`); atomic; returns the sha256."""

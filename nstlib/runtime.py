@@ -153,6 +153,16 @@ def cpu_name() -> str:
     return f"{_cpuinfo_field('model name') or 'unknown CPU'} ({', '.join(bf16) or 'no bf16 instructions'})"
 
 
+def fast_precision(device: torch.device | str | None = None) -> str:
+    """'bf16' where `device` runs bfloat16 natively (a CUDA GPU with bf16; a CPU with AMX or
+    AVX-512-bf16, `cpu_bf16`), else 'fp32' (emulated bf16 is slower than fp32). What a notebook's
+    training runs ask for; `precision()` stays the default everywhere else."""
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_bf16() else "fp32"
+
+
 def precision_note(device: torch.device | str | None = None) -> str:
     """Which precision runs (`precision()`), where that was chosen, and what the device offers."""
     device = torch.device(device) if device is not None else get_device()

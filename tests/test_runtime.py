@@ -164,3 +164,19 @@ def test_describe_says_which_precision_runs_and_why(tmp_path, monkeypatch):
     assert "| bf16 (NSTLIB_PRECISION=bf16; this CPU has avx512_bf16) |" in runtime.describe("cpu")
     (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=""))
     assert "no bf16 instructions: bf16 would be emulated, slower" in runtime.describe("cpu")
+
+
+@pytest.mark.parametrize("extra, expected", [("avx512_bf16", "bf16"), ("amx_bf16", "bf16"), ("avx512vl", "fp32")])
+def test_fast_precision_is_bf16_only_where_the_cpu_runs_it_natively(tmp_path, monkeypatch, extra, expected):
+    (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=extra))
+    monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setenv("NSTLIB_PRECISION", "fp32")  # the default precision does not decide it
+    assert runtime.fast_precision("cpu") == expected
+    assert runtime.fast_precision("mps") == "fp32"
+
+
+def test_fast_precision_on_cuda_asks_the_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert runtime.fast_precision("cuda") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.fast_precision("cuda") == "bf16"

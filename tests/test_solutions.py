@@ -83,3 +83,20 @@ def test_nb06_pooled_gram_is_the_mean_of_the_per_sample_grams():
     assert pooled.shape == (1, 4, 4)
     assert torch.allclose(pooled[0], gram(f).mean(0), atol=1e-6)
     assert not torch.allclose(pooled[0], gram(f)[0], atol=1e-3)  # one image's statistics are not the batch's
+
+
+def test_nb08_baked_mix_paints_what_the_cin_mix_paints():
+    from nstlib.johnson import TransformNet
+    from notebooks.solutions import nb08
+
+    torch.manual_seed(0)
+    cin = TransformNet(n_styles=3, widths=(4, 8, 8)).eval()
+    with torch.no_grad():
+        for m in cin.norm_layers():  # distinct styles, else every mix is the same network
+            m.weight.uniform_(0.5, 2), m.bias.normal_()
+    x = torch.rand(1, 3, 20, 24)
+    mix = [0.2, 0.0, 0.8]
+    baked = nb08.bake_style(cin, mix)
+    assert baked.n_styles is None
+    torch.testing.assert_close(baked(x), cin(x, mix), atol=1e-5, rtol=0)
+    assert not torch.allclose(baked(x), cin(x, 0), atol=1e-3)
