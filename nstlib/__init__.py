@@ -35,6 +35,7 @@ Feed-forward networks (notebooks 05-08)
     gpu_kit          packing a training run for a lent GPU and running it there
 Measuring (notebook 10)
     metrics, compare content, style, colour and speed measures; every method on held-out pairs
+    preference       pairwise votes (a widget, a JSON file a class can pool), Bradley-Terry ranking
 
 `python -m nstlib info` says what this machine has.
 """
