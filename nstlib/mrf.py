@@ -11,9 +11,8 @@ among them (a Markov random field on the features: each patch depends on its nei
     energy     E_s = sum_i ||Psi_i(Phi(x)) - Psi_NN(i)(Phi(x_s))||^2                                    (Eq. 2)
     total      E_s + alpha_1 E_c + alpha_2 Y(x),   Y(x) = sum (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2   (Eq. 1, 4, 5)
 
-    term = MRFTerm(style)                                   # relu3_1 and relu4_1, 3 x 3 patches
-    result = optimize_image(photo, [ContentTerm(photo, ["relu4_2"]), MRFTerm(style, weight=5e-3), TVTerm(1e5)],
-                            line_search=None)
+    mrf = MRFTerm(style, weight=5e-3)                       # relu3_1 and relu4_1, 3 x 3 patches
+    result = optimize_image(photo, [ContentTerm(photo, ["relu4_2"]), mrf, TVTerm(1e5)], line_search=None)
     result = mrf_transfer(photo, style)                     # the paper's recipe, coarse-to-fine
 
 Choices, stated once:
@@ -21,9 +20,8 @@ Choices, stated once:
   each style patch divided by its norm is one filter, `conv2d(features, filters)` scores every
   position against every style patch at once, and an argmax over the filters picks NN(i). The
   division by |Psi_i(Phi(x))| is left out: for one output patch i it is the same for every j, so
-  it cannot change the argmax. (Eq. 3 is printed with an argmin; the best match is the largest
-  correlation.) The search runs without gradient at every evaluation: NN(i) is treated as a
-  constant, and the gradient flows through the first Psi_i(Phi(x)) of Eq. 2 only, as in the paper.
+  it cannot change the argmax. The search runs without gradient at every evaluation: NN(i) is a
+  constant, and the gradient flows through Psi_i(Phi(x)) of Eq. 2 only, as in the authors' code.
 * Style patches are taken at stride 1 (`stride`), every output patch is matched (the conv's
   stride 1). The authors' code samples both at stride 2 by default, which is 4x cheaper per side.
 * The paper also matches against rotated and scaled copies of the style image (more patches for
@@ -35,7 +33,7 @@ Choices, stated once:
   unless given.
 * The regulariser Y(x) of Eq. 5 is the squared-gradient total variation, exactly
   `nstlib.losses.tv_loss`: use `nstlib.optimize.TVTerm`, as `mrf_transfer` does.
-* Coarse-to-fine (the paper's multi-resolution synthesis, Sec. 4) is `optimize.optimize_scales`,
+* Coarse-to-fine (the paper's multi-resolution synthesis) is `optimize.optimize_scales`,
   the loop `stylize(..., scales=...)` runs on (notebook 03); `mrf_transfer` gives it the terms.
 * Because the matches change between evaluations, E_s jumps where a match switches; `mrf_transfer`
   runs L-BFGS without a line search, as the authors' code does (its docstring says why).
@@ -54,8 +52,8 @@ from .images import MIN_SIDE, check_image, resize
 from .losses import layer_weight_dict
 from .optimize import ContentTerm, Term, TVTerm, initial_image, layer_tuple, optimize_scales
 
-MRF_LAYERS = ("relu3_1", "relu4_1")  # Li & Wand, Sec. 4: "relu3_1 and relu4_1"
-CONTENT_LAYERS = ("relu4_2",)  # Sec. 4
+MRF_LAYERS = ("relu3_1", "relu4_1")  # Li & Wand's implementation details (VGG-19 there)
+CONTENT_LAYERS = ("relu4_2",)  # idem
 PATCH_SIZE = 3
 MAX_SCORES = 2**24  # entries of one block of the correlation map (64 MB in float32); bounds memory
 
