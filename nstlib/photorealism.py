@@ -3,7 +3,7 @@
 Natural Image Matting" (TPAMI 2008). Notebook 09.
 
 Gatys' method, given two photos, still paints: edges wobble and textures appear where the photo
-had none. Luan et al. add two things to its loss (Sec. 3):
+had none. Luan et al. add two things to its loss:
 
     photorealism   L_m = sum_{c=1..3} V_c[O]^T M_I V_c[O],   dL_m / dV_c[O] = 2 M_I V_c[O]       (Eq. 2)
     style, masked  L_s+^l = sum_c 1 / (2 N_l^2) sum_ij (G_{l,c}[O] - G_{l,c}[S])_ij^2,                (Eq. 3a)
@@ -14,7 +14,7 @@ V_c[O] is channel c of the output as a vector of N = H W pixels, M_I the matting
 input photo I: V^T M_I V is small exactly when V is, in every small window, an affine function of
 I's colours, so the output may recolour the photo but not redraw it. M_{l,c} is the mask of
 semantic class c (sky, building, ...) at layer l: style moves only between regions of the same
-class. (Equation numbers: the arXiv v3 / CVPR paper, Sec. 3.)
+class. (Equation numbers: the CVPR paper, arXiv v3.)
 
     pair = deep_photo_pair(47, max_size=192)         # the paper's examples, with their class masks
     L = matting_laplacian(pair.content)              # scipy.sparse, N x N
@@ -38,9 +38,9 @@ eps = 1e-7 as in Luan et al., and only windows that lie wholly inside the image 
 Choices, stated once:
 * Pixel i of the matrix is row-major, i = y W + x: `V_c = image[0, c].reshape(-1)`. Colours in
   [0, 1] (the range eps is meant for).
-* The Laplacian is built on the CPU in float64 (numpy, scipy.sparse), once per photo and size: a
-  few seconds at 512 px. In the optimisation it becomes a torch sparse CSR matrix on the image's
-  device and dtype (CPU or CUDA), and L_m is a `torch.autograd.Function` whose backward is Eq. 2's
+* The Laplacian is built on the CPU in float64 (numpy, scipy.sparse), once per photo and size:
+  0.3 s at 256 x 256, 0.9 s at 512 x 341 on one CPU thread. In the optimisation it becomes a torch
+  sparse (COO) matrix on the image's device and dtype (CPU or CUDA), and L_m is a `torch.autograd.Function` whose backward is Eq. 2's
   2 M V, reusing the M V its forward computed (M is symmetric).
 * The augmented style loss (Eq. 3) is `optimize.StyleTerm` with `mask` and `style_mask`, one term
   per class: its guided Gram matrix (`losses.guided_gram`, notebook 03) is F o M, normalised by the
@@ -59,11 +59,11 @@ Choices, stated once:
   colour image bilinearly first, which mixes colours at the edges).
 * **Post-processing: not done.** The authors' code also writes a second output, in which the
   result is replaced by the best locally affine function of the input, smoothed with a joint
-  bilateral filter (`SmoothLocalAffine` in deepmatting_seg.lua, a CUDA kernel; its README then
-  suggests a separate refinement against posterisation). The paper's method (Eq. 4) is the
+  bilateral filter (`SmoothLocalAffine` in deepmatting_seg.lua, a CUDA kernel; the README's
+  figures come from yet another step, 'refine_posterization'). The paper's method (Eq. 4) is the
   optimisation, and L_m already asks for the same local affinity; the filter is not in the paper's
   equations, needs a CUDA kernel or a slow loop on a CPU, and would make the notebook's comparison
-  "with and without lambda L_m" a comparison of two things at once. Notebook 09 shows the
+  "with and without lambda L_m" a comparison of two things at once. The course shows the
   optimisation's own output.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ import torch.nn.functional as F
 from .images import check_image, load_image
 from .optimize import StyleTerm, Term
 
-EPS = 1e-7  # Luan et al., Sec. 3 (and the authors' gen_laplacian: "1e-7")
+EPS = 1e-7  # Luan et al. (the authors' Laplacian files are named "..._1e-7_CSR<id>.mat")
 RADIUS = 1  # 3 x 3 windows
 
 # the class colours of the authors' README / ExtractMask, in their order, RGB in [0, 1]
