@@ -12,6 +12,10 @@ Each part of the loss is a *term*:
     result = optimize_image(init, [ContentTerm(x, weight=1), StyleTerm(s, weight=1e3)], steps=300)
     result.image, result.history["total"]
 
+Notebook 09's terms live with their methods and plug in the same way: `nstlib.mrf.MRFTerm`
+(CNNMRF's patch matching) and `nstlib.photorealism.PhotorealismTerm` (the matting Laplacian).
+`optimize_scales` runs the loop coarse-to-fine, at increasing sizes.
+
 Choices, stated once:
 * Targets are computed once, before the first step, with gradients off.
 * Every iteration runs the VGG once, only as deep as the deepest layer any term needs.
@@ -323,6 +327,42 @@ def _progress(steps: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=steps, desc="optimising", unit="it", leave=False)
+
+
+# ----------------------------------------------------------------------------- coarse-to-fine
+
+def optimize_scales(stage: Callable[[int, torch.Tensor | None], tuple[torch.Tensor, Sequence[Term]]], sizes: Sequence[int], steps: int | Sequence[int] = 300,
+                    **optimize_options) -> list[tuple[int, Result]]:
+    """Coarse-to-fine: run `optimize_image` at each longer side in `sizes` (ascending), each scale
+    starting from the previous scale's result, upsampled (Gatys et al. 2017, Sec. 6; Li & Wand 2016
+    synthesise the same way). The coarse scales settle the large structures cheaply, where a
+    VGG filter sees a large part of the image; the fine ones add the detail. Taught in notebook 03
+    (`stylize(..., scales=...)` runs on it); notebook 09's CNNMRF uses it too (`nstlib.mrf`).
+
+    stage(size, previous) -> (start, terms): the start image and the loss terms at longer side
+        `size`. `previous` is None at the first scale, else the previous scale's result
+        (1, 3, h, w), which the stage upsamples to its own (H, W), usually
+        `nstlib.images.resize(previous, size=(H, W))`: the stage knows the exact size, since it
+        resizes the content photo (rounding makes H of "longer side 2s" differ from 2 H of "longer
+        side s" by a pixel at times).
+    steps: optimizer iterations, the same at every scale or one count per scale.
+    optimize_options: as `optimize_image` (optimizer, lr, vgg, callback, progress, precision ...).
+    Returns (size, result) per scale done; Ctrl-C ends the scale it interrupts and skips the rest.
+    """
+    sizes = list(sizes)
+    if not sizes or any(b <= a for a, b in zip(sizes, sizes[1:])):
+        raise ValueError(f"sizes must be one or more increasing longer sides, got {sizes}")
+    steps = [steps] * len(sizes) if isinstance(steps, int) else list(steps)
+    if len(steps) != len(sizes):
+        raise ValueError(f"give one step count per scale ({len(sizes)}: {sizes}), got {steps}")
+    stages: list[tuple[int, Result]] = []
+    for size, n_steps in zip(sizes, steps):
+        start, terms = stage(size, stages[-1][1].image if stages else None)
+        result = optimize_image(start, terms, steps=n_steps, **optimize_options)
+        stages.append((size, result))
+        if result.stopped == "interrupted":
+            break
+    return stages
 
 
 # ----------------------------------------------------------------------------- initialisation

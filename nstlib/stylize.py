@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from . import color, runtime
 from .features import VGGFeatures, load_vgg
 from .images import MIN_SIDE, as_mask, check_image, load_image, load_mask, resize
-from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_image
+from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_scales
 from .runtime import get_device
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -231,11 +231,12 @@ def _optimize_scales(inputs: _Inputs, sizes: Sequence[int], steps: Sequence[int]
                      blend: Sequence[float], style_layer_weights, style_scale: float, preserve_colors: str | None,
                      init: str, seed: int | None, **optimize_options) -> list[tuple[int, Result]]:
     """Optimise at each longer side in `sizes` (ascending, the last the final size) for its `steps`,
-    each scale starting from the previous one's result, upsampled (the first from `init`). With
-    'luminance' the images are their luminance (Sec. 5.1). `optimize_options` go to
-    `optimize_image`. Returns (longer side, result) per scale done: an interrupt ends the loop."""
-    stages: list[tuple[int, Result]] = []
-    for size, n_steps in zip(sizes, steps):
+    each scale starting from the previous one's result, upsampled (the first from `init`), by
+    `optimize.optimize_scales`. With 'luminance' the images are their luminance (Sec. 5.1).
+    `optimize_options` go to `optimize_image`. Returns (longer side, result) per scale done: an
+    interrupt ends the loop."""
+
+    def stage(size: int, previous: torch.Tensor | None):
         content = resize(inputs.content, max_size=size) if size != sizes[-1] else inputs.content
         styles = [resize(x, max_size=max(MIN_SIDE, round(size * style_scale))) for x in inputs.styles]
         if preserve_colors == "luminance":  # optimise the luminance channel only (Sec. 5.1)
@@ -243,17 +244,15 @@ def _optimize_scales(inputs: _Inputs, sizes: Sequence[int], steps: Sequence[int]
             content = color.luminance(content)
         terms = _loss_terms(content, styles, settings, blend=blend, masks=inputs.masks,
                             style_layer_weights=style_layer_weights)
-        if not stages:
+        if previous is None:
             start_image = initial_image(init, content, style=styles[0], seed=seed)
         else:  # coarse-to-fine: the previous scale's result, upsampled
-            start_image = resize(stages[-1][1].image, size=tuple(content.shape[-2:]))
+            start_image = resize(previous, size=tuple(content.shape[-2:]))
             if preserve_colors == "luminance":
                 start_image = color.luminance(start_image)
-        result = optimize_image(start_image, terms, steps=n_steps, **optimize_options)
-        stages.append((size, result))
-        if result.stopped == "interrupted":
-            break
-    return stages
+        return start_image, terms
+
+    return optimize_scales(stage, sizes, steps, **optimize_options)
 
 
 # ----------------------------------------------------------------------------- argument checks

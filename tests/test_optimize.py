@@ -12,7 +12,7 @@ import torch
 from nstlib.images import resize
 from nstlib.losses import content_loss, gram, style_layer_loss, tv_loss
 from nstlib.optimize import (ContentTerm, StyleTerm, Term, TVTerm, initial_image,
-                             optimize_image)
+                             optimize_image, optimize_scales)
 
 CHEAP = ["conv1_2"]  # shallow layer: one VGG evaluation costs little
 
@@ -567,3 +567,37 @@ def test_precision_comes_from_the_environment_and_is_checked(vgg16, noise, monke
         optimize_image(noise, [TVTerm()], steps=1, vgg=vgg16)
     with pytest.raises(ValueError, match="precision must be one of"):
         optimize_image(noise, [TVTerm()], steps=1, vgg=vgg16, precision="half")
+
+
+# ----------------------------------------------------------------------------- coarse-to-fine
+
+def test_optimize_scales_starts_each_scale_from_the_previous_result(vgg16, content):
+    seen = []
+
+    def stage(size, previous):
+        seen.append((size, None if previous is None else previous.clone()))
+        start = resize(content, max_size=size) if previous is None else resize(previous, max_size=size)
+        return start, [TVTerm()]
+
+    stages = optimize_scales(stage, [16, 24, 32], steps=[2, 0, 1], vgg=vgg16, progress=False)
+    assert [s for s, _ in stages] == [16, 24, 32]
+    assert [r.iterations for _, r in stages] == [2, 0, 1]
+    assert seen[0] == (16, None)
+    assert torch.equal(seen[1][1], stages[0][1].image) and torch.equal(seen[2][1], stages[1][1].image)
+    assert stages[-1][1].image.shape == (1, 3, 32, 32)
+    assert len(optimize_scales(stage, [16, 32], steps=1, vgg=vgg16, progress=False)) == 2  # one count for all
+
+
+def test_optimize_scales_stops_after_an_interrupted_scale(vgg16, noise):
+    def stage(size, previous):
+        return resize(noise, max_size=size), [PixelTerm(interrupt_at=2)]
+
+    stages = optimize_scales(stage, [16, 32], steps=5, vgg=vgg16, optimizer="adam", progress=False)
+    assert [s for s, _ in stages] == [16] and stages[0][1].stopped == "interrupted"
+
+
+def test_optimize_scales_bad_arguments(vgg16):
+    with pytest.raises(ValueError, match="increasing"):
+        optimize_scales(lambda s, p: None, [32, 16], steps=1, vgg=vgg16)
+    with pytest.raises(ValueError, match="one step count per scale"):
+        optimize_scales(lambda s, p: None, [16, 32], steps=[1, 2, 3], vgg=vgg16)
