@@ -13,12 +13,14 @@ Foundations
     data, download   photos, paintings and masks by name, with credits; hash-checked HTTPS downloads
     runtime          device, seeding, quick mode, precision (fp32/bf16), describe(), info()
     plotting, widgets  image grids, loss curves, live views; the notebooks' pickers and sliders
-Image optimisation (notebooks 01-04)
+Image optimisation (notebooks 01-04, 09)
     losses           content loss, Gram matrix, style loss, total variation (Gatys et al. 2016)
-    optimize         optimize_image: L-BFGS or Adam on the pixels
+    optimize         optimize_image: L-BFGS or Adam on the pixels; optimize_scales: coarse-to-fine
     stylize          stylize(): Gatys transfer with blending, masks, colour preservation, coarse-to-fine
     color            luminance-only transfer and histogram matching (Gatys et al. 2017)
     mmd              style losses as MMD^2 with four kernels (Li et al. 2017)
+    mrf              CNNMRF: nearest style patches as a loss term (Li & Wand 2016; notebook 09)
+    photorealism     the matting Laplacian, semantic style terms, Deep Photo's pairs (Luan et al. 2017; notebook 09)
 Feed-forward networks (notebooks 05-08)
     training         the training skeleton: resume, steps, callbacks, checkpoints, bf16, TrainRun
     distributed      the same skeleton on N processes under torchrun (NCCL or gloo): global batch, averaged gradients

@@ -33,7 +33,7 @@ def test_environment_yml_names_the_same_packages_as_pyproject():
 def test_core_dependencies_are_the_promised_ones():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {_name(r) for r in project["dependencies"]}
-    assert core == {"torch", "numpy", "pillow", "matplotlib", "ipywidgets", "tqdm", "h5py", "scikit-image"}
+    assert core == {"torch", "numpy", "pillow", "matplotlib", "ipywidgets", "tqdm", "h5py", "scikit-image", "scipy"}
     assert "torchvision" not in core
     every = core | {_name(r) for r in project["optional-dependencies"]["test"]}
     assert {"jupyterlab", "ipykernel", "nbval", "pytest"} <= every
