@@ -77,13 +77,14 @@ class ExerciseError(AssertionError):
 
 @dataclass
 class Mistake:
-    """A known mistake: `wrong(*inputs)` computes the mistaken answer on a case; when the learner's
-    answer equals it (or, with shape_only, has its shape), `hint` is the answer, formatted with the
-    case's context. Mistakes without `wrong` are detected by their exercise's own checker."""
+    """A known mistake: `wrong(*inputs)` computes the mistaken answer on a case (a tuple: several
+    ways to make it); when the learner's answer equals it (or, with shape_only, has its shape),
+    `hint` is the answer, formatted with the case's context. Mistakes without `wrong` are detected by
+    their exercise's own checker."""
 
     key: str
     hint: str
-    wrong: Callable[..., torch.Tensor] | None = None
+    wrong: Callable[..., torch.Tensor] | tuple[Callable[..., torch.Tensor], ...] | None = None
     shape_only: bool = False
 
 
@@ -196,11 +197,12 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a[finite] - b[finite]).abs().max()) if finite.any() else 0.0
 
 
-def _call(ex: Exercise, fn: Callable, args: tuple, where: str, key: str = "exception", extra: str = ""):
+def _call(ex: Exercise, fn: Callable, args: tuple, where: str, key: str = "exception",
+          when: str = "", then: str = ""):
     try:
         return fn(*args)
     except Exception as e:  # the learner's own error, reported with its message
-        hint = f"raised {type(e).__name__}: {e}{extra}"
+        hint = f"{when}your function raised {type(e).__name__}: {str(e).rstrip('.')}{then}"
         if isinstance(e, TypeError):
             hint += f" (the exercise calls {ex.signature})"
         _fail(ex, key, hint, where, cause=e)
@@ -236,12 +238,13 @@ def _diagnose(ex: Exercise, case: Case, got: torch.Tensor, expected: torch.Tenso
         for m in ex.mistakes:
             if m.wrong is None or m.shape_only != shape_only:
                 continue
-            try:
-                wrong = m.wrong(*_copy(case.args))
-            except Exception:  # a mistake that cannot happen on this case
-                continue
-            if wrong.shape == got.shape and (shape_only or _close(got, wrong, rtol=1e-6)):
-                _fail(ex, m.key, m.hint.format(**case.context), where)
+            for variant in m.wrong if isinstance(m.wrong, tuple) else (m.wrong,):
+                try:
+                    wrong = variant(*_copy(case.args))
+                except Exception:  # a mistake that cannot happen on this case
+                    continue
+                if wrong.shape == got.shape and (shape_only or _close(got, wrong)):
+                    _fail(ex, m.key, m.hint.format(**case.context), where)
     if got.shape != expected.shape:
         if expected.dim() == 0:
             _fail(ex, "scalar_shape", f"returns shape {tuple(got.shape)}, expected a scalar (shape ()): a loss is "
@@ -268,8 +271,8 @@ def _diagnose(ex: Exercise, case: Case, got: torch.Tensor, expected: torch.Tenso
 def _check_gradient(ex: Exercise, fn: Callable, case: Case, where: str) -> None:
     mine = tuple(_copy(a, name in ex.grad) for name, a in zip(ex.arg_names, case.args))
     theirs = tuple(_copy(a, name in ex.grad) for name, a in zip(ex.arg_names, case.args))
-    out = _call(ex, fn, mine, where, "grad_exception", " when its inputs require gradients; in-place operations "
-                "on an input (x -= ..., x[...] = ...) break autograd: compute new tensors instead")
+    out = _call(ex, fn, mine, where, "grad_exception", "with inputs that require gradients, ",
+                ". In-place operations on an input (x -= ..., x[...] = ...) break autograd: compute new tensors")
     if not (torch.is_tensor(out) and out.requires_grad):
         _fail(ex, "no_graph", "the output is cut off from autograd (requires_grad is False although the inputs "
               "require gradients): no .detach(), .data, .item(), .numpy(), torch.tensor(...) or torch.no_grad() "
@@ -381,9 +384,7 @@ def _gram_shape_mistakes(divisor: Callable[[int, int], int]) -> tuple[Mistake, .
         Mistake("reshape_order", "reshape(B, H*W, N) does not move the channels last, it scrambles channels and "
                 "positions: reshape to (B, N, H*W) (channels first, as stored) and use F F^T", wrong_reshape),
         Mistake("pooled_batch", "the whole batch went into one Gram matrix: compute one per image, (B, N, N), "
-                "with f = features.reshape(B, N, H*W) and f @ f.transpose(1, 2)", pooled),
-        Mistake("pooled_batch", "the whole batch went into one Gram matrix: compute one per image, (B, N, N), "
-                "with f = features.reshape(B, N, H*W) and f @ f.transpose(1, 2)", lambda f: pooled(f)[None]),
+                "with f = features.reshape(B, N, H*W) and f @ f.transpose(1, 2)", (pooled, lambda f: pooled(f)[None])),
         Mistake("cross_batch", "got ({BN}, {BN}) = (B*N, B*N): rows of different images were multiplied together "
                 "(cross-batch entries). Keep the batch apart: (B, N, M) @ (B, M, N) -> (B, N, N)",
                 lambda f: torch.zeros(f.shape[0] * f.shape[1], f.shape[0] * f.shape[1]), shape_only=True),
@@ -453,17 +454,16 @@ _exercise(
     mistakes=(
         Mistake("no_half", "missing the 1/2 of Eq. 1: your loss is twice the reference", lambda f, p: _sq(f, p).sum()),
         Mistake("mean", "Eq. 1 sums over every entry; you averaged (divided by B*N*H*W = {numel}): "
-                "L = 1/2 sum (F - P)^2, not F.mse_loss or .mean()", lambda f, p: 0.5 * _sq(f, p).mean()),
-        Mistake("mean", "Eq. 1 sums over every entry; you averaged (divided by B*N*H*W = {numel}): "
-                "L = 1/2 sum (F - P)^2, not F.mse_loss or .mean()", lambda f, p: _sq(f, p).mean()),
-        Mistake("abs", "Eq. 1 squares the differences: 1/2 sum (F - P)^2, not |F - P|",
-                lambda f, p: 0.5 * (f - p).abs().sum()),
-        Mistake("abs", "Eq. 1 squares the differences: 1/2 sum (F - P)^2, not |F - P|",
-                lambda f, p: (f - p).abs().sum()),
+                "L = 1/2 sum (F - P)^2, not F.mse_loss or .mean()", (
+            lambda f, p: 0.5 * _sq(f, p).mean(),
+            lambda f, p: _sq(f, p).mean())),
+        Mistake("abs", "Eq. 1 squares the differences: 1/2 sum (F - P)^2, not |F - P|", (
+            lambda f, p: 0.5 * (f - p).abs().sum(),
+            lambda f, p: (f - p).abs().sum())),
         Mistake("no_square", "missing the square: torch.norm(F - P) is sqrt(sum (F - P)^2); Eq. 1 uses the sum "
-                "of squares itself", lambda f, p: 0.5 * torch.linalg.vector_norm(f - p)),
-        Mistake("no_square", "missing the square: torch.norm(F - P) is sqrt(sum (F - P)^2); Eq. 1 uses the sum "
-                "of squares itself", lambda f, p: torch.linalg.vector_norm(f - p)),
+                "of squares itself", (
+            lambda f, p: 0.5 * torch.linalg.vector_norm(f - p),
+            lambda f, p: torch.linalg.vector_norm(f - p))),
         Mistake("first_image", "only the first image of the batch counts: sum over the whole batch (B = {B})",
                 lambda f, p: 0.5 * _sq(f[0], p[0]).sum()),
         Mistake("batch_mean", "averaged over the batch (divided by B = {B}): the course's losses sum over the "
@@ -525,8 +525,8 @@ def _check_closure(ex: Exercise, fn: Callable) -> str:
     true, old = gradient(image.detach()), torch.full_like(image, 7.0)
     grad = image.grad
     if grad is None or torch.equal(grad, old):
-        _fail(ex, "no_backward", "image.grad was not updated: call loss.backward() on loss_fn(image) (the arguments, "
-              "not global variables)", where)
+        _fail(ex, "no_backward", "image.grad holds no new gradient: call loss.backward() on loss_fn(image) (the "
+              "arguments, not global variables), after optimizer.zero_grad(), not before it", where)
     if not grad.any():
         _fail(ex, "zeroed_after", "image.grad is zero after the closure: zero the gradients before loss.backward(), "
               "not after", where)
@@ -675,10 +675,9 @@ def _dy(x):
 _exercise(
     "tv_loss", 3, "tv_loss(image)", losses.tv_loss, "nstlib.losses.tv_loss", _tv_cases, grad=("image",),
     mistakes=(
-        Mistake("mean", "averaged: L_tv sums the squared differences over every pair of neighbours and every image",
-                lambda x: _dx(x).pow(2).mean() + _dy(x).pow(2).mean()),
-        Mistake("mean", "averaged: L_tv sums the squared differences over every pair of neighbours and every image",
-                lambda x: (_dx(x).pow(2).sum() + _dy(x).pow(2).sum()) / x.numel()),
+        Mistake("mean", "averaged: L_tv sums the squared differences over every pair of neighbours and every image", (
+            lambda x: _dx(x).pow(2).mean() + _dy(x).pow(2).mean(),
+            lambda x: (_dx(x).pow(2).sum() + _dy(x).pow(2).sum()) / x.numel())),
         Mistake("abs", "absolute differences give the L1 total variation; this one squares them "
                 "(Mahendran & Vedaldi's beta = 2)", lambda x: _dx(x).abs().sum() + _dy(x).abs().sum()),
         Mistake("only_horizontal", "only horizontal neighbours, x[..., :, 1:] - x[..., :, :-1]: add the vertical "
@@ -758,11 +757,9 @@ _exercise(
                 lambda x, y, s2: _mmd_variant(x, y, s2, xx=lambda k, m, n: _offdiag(k) / (n * (n - 1)),
                                               yy=lambda k, m, n: _offdiag(k) / (m * (m - 1)))),
         Mistake("cross_diag", "the cross term keeps every pair: x and y are different samples, so "
-                "-2/(m n) sum_{{a,b}} k(x_a, y_b) has no diagonal to leave out",
-                lambda x, y, s2: _mmd_variant(x, y, s2, cross=lambda k, m, n: 2 * _offdiag(k) / (m * n))),
-        Mistake("cross_diag", "the cross term keeps every pair: x and y are different samples, so "
-                "-2/(m n) sum_{{a,b}} k(x_a, y_b) has no diagonal to leave out",
-                lambda x, y, s2: _mmd_variant(x, y, s2, cross=lambda k, m, n: 2 * _offdiag(k) / (m * (n - 1)))),
+                "-2/(m n) sum_{{a,b}} k(x_a, y_b) has no diagonal to leave out", (
+            lambda x, y, s2: _mmd_variant(x, y, s2, cross=lambda k, m, n: 2 * _offdiag(k) / (m * n)),
+            lambda x, y, s2: _mmd_variant(x, y, s2, cross=lambda k, m, n: 2 * _offdiag(k) / (m * (n - 1))))),
         Mistake("cross_no_2", "the cross term has a factor 2: - 2/(m n) sum_{{a,b}} k(x_a, y_b)",
                 lambda x, y, s2: _mmd_variant(x, y, s2, cross=lambda k, m, n: k.mean())),
         Mistake("kernel_no_2", "the Gaussian kernel is exp(-||x - y||^2 / (2 sigma^2)): the 2 is missing",
@@ -808,14 +805,15 @@ def _adain_variant(c, s, eps, **options):
     return sd_s * (c - mu_c) / sd_c + mu_s
 
 
-_UNBIASED = ("torch's .std() and .var() divide by H*W - 1 by default (unbiased); AdaIN's sigma divides by "
+_UNBIASED = ("torch's .std() and .var() divide by H*W - 1 by default (unbiased){}; AdaIN's sigma divides by "
              "H*W: use .var(dim=(2, 3), keepdim=True, unbiased=False) (or correction=0)")
 
 _exercise(
     "adain", 5, "adain(content, style, eps)", adain_lib.adain, "nstlib.adain.adain", _adain_cases,
     grad=("content", "style"),
     mistakes=(
-        Mistake("unbiased", _UNBIASED, lambda c, s, eps: adain_lib.adain(c, s, eps, unbiased=True)),
+        Mistake("unbiased", _UNBIASED.format(": the content's sigma is sqrt(M/(M-1)) = sqrt({M}/{Mm1}) too large"),
+                lambda c, s, eps: adain_lib.adain(c, s, eps, unbiased=True)),
         Mistake("torch_std", "x.std(...) is unbiased (divides by H*W - 1) and has no eps: sigma = "
                 "sqrt(x.var(dim=(2, 3), unbiased=False) + eps)",
                 lambda c, s, eps: _adain_variant(c, s, eps, unbiased=True, where="none")),
@@ -884,7 +882,7 @@ _exercise(
                 lambda o, s: _adain_loss_variant(o, s, std_term=False)),
         Mistake("stds_only", "missing the mean term ||mu(phi(g(t))) - mu(phi(s))||^2",
                 lambda o, s: _adain_loss_variant(o, s, mean_term=False)),
-        Mistake("unbiased", _UNBIASED,
+        Mistake("unbiased", _UNBIASED.format(""),
                 lambda o, s: _adain_loss_variant(o, s, stat=lambda x: _stats(x, adain_lib.EPS, unbiased=True))),
         Mistake("no_eps", "sigma = sqrt(var + eps) with eps = 1e-5, as nstlib.adain.mean_std",
                 lambda o, s: _adain_loss_variant(o, s, stat=lambda x: _stats(x, 0.0))),
@@ -909,7 +907,7 @@ def _bank_cases() -> list[Case]:
     for (b, c, h, w), c_out in (((2, 3, 4, 5), 3), ((1, 4, 3, 6), 2), ((2, 2, 5, 3), 5)):
         f, label, ctx, fac = _features(g, b, c, h, w)
         k = _randn(g, c_out, c, 3, 3)
-        cases.append(Case(label + f", {c_out} output channels", (f, k), ctx, fac))
+        cases.append(Case(label.replace(" (float64)", f", {c_out} output channels (float64)"), (f, k), ctx, fac))
     return cases
 
 
@@ -950,7 +948,7 @@ def _pattern(flags) -> str:
 
 
 def _check_schedule(ex: Exercise, fn: Callable) -> str:
-    for T in (1, 2, 3, 5):
+    for T in (2, 3, 5, 1):  # T = 1 last: there "every T steps" and "always" look alike
         steps = range(3 * (T + 1))
         where = f"T = {T}, steps 0..{steps[-1]}"
         got = []
@@ -964,16 +962,16 @@ def _check_schedule(ex: Exercise, fn: Callable) -> str:
         if got == expected:
             continue
         where += f": expected {_pattern(expected)}, got {_pattern(got)} (S stylising, A auto-encoder)"
-        if not any(got):
-            _fail(ex, "never", "never an auto-encoder step: every T stylising steps are followed by one", where)
-        if all(got):
-            _fail(ex, "always", "always an auto-encoder step: only one step in T + 1 is", where)
         if got == [t % (T + 1) == 0 for t in steps]:
             _fail(ex, "autoencoder_first", "the auto-encoder step comes after the T stylising steps: steps count from "
                   "0, so steps 0..T-1 stylise and step T reconstructs (step % (T + 1) == T)", where)
         if got in ([t % T == T - 1 for t in steps], [t % T == 0 for t in steps]):
             _fail(ex, "period_T", "one round is T + 1 steps (T stylising, then 1 auto-encoder): use step % (T + 1)",
                   where)
+        if not any(got):
+            _fail(ex, "never", "never an auto-encoder step: every T stylising steps are followed by one", where)
+        if all(got):
+            _fail(ex, "always", "always an auto-encoder step: only one step in T + 1 is", where)
         _fail(ex, "values", "not the (T+1) alternation: T stylising steps, then one auto-encoder step", where)
     return "4 values of T match nstlib.stylebank_training (step % (T + 1) == T: T stylising steps, then one auto-encoder)"
 
@@ -1037,11 +1035,9 @@ _exercise(
         Mistake("swapped", "real images should score 1 and fakes 0: you swapped the targets",
                 lambda r, f: 0.5 * (r.pow(2).mean() + (f - 1).pow(2).mean())),
         Mistake("one_mean", "average each term on its own, 0.5 (mean over real + mean over fake): one mean over "
-                "both sets weighs the larger set more",
-                lambda r, f: 0.5 * torch.cat([(r - 1).pow(2).flatten(), f.pow(2).flatten()]).mean()),
-        Mistake("one_mean", "average each term on its own, 0.5 (mean over real + mean over fake): one mean over "
-                "both sets weighs the larger set more",
-                lambda r, f: torch.cat([(r - 1).pow(2).flatten(), f.pow(2).flatten()]).mean()),
+                "both sets weighs the larger set more", (
+            lambda r, f: 0.5 * torch.cat([(r - 1).pow(2).flatten(), f.pow(2).flatten()]).mean(),
+            lambda r, f: torch.cat([(r - 1).pow(2).flatten(), f.pow(2).flatten()]).mean())),
         Mistake("sum", "average over the scores, don't sum them",
                 lambda r, f: 0.5 * ((r - 1).pow(2).sum() + f.pow(2).sum())),
         Mistake("bce", _LEAST_SQUARES + "0.5 (mean (D(b) - 1)^2 + mean D(G(a))^2)",
@@ -1095,7 +1091,8 @@ def _in_cases() -> list[Case]:
             x[1, 0] = -1.0
         gamma, beta = _randn(g, c) + 1.5, _randn(g, c)
         label = f"x {(b, c, h, w)}, eps {eps}{note} (float64)"
-        cases.append(Case(label, (x, gamma, beta, eps), dict(eps=eps), {"sqrt(M/(M-1))": (h * w / (h * w - 1)) ** 0.5}))
+        cases.append(Case(label, (x, gamma, beta, eps), dict(eps=eps, M=h * w, Mm1=h * w - 1),
+                          {"sqrt(M/(M-1))": (h * w / (h * w - 1)) ** 0.5}))
     return cases
 
 
@@ -1110,8 +1107,8 @@ _exercise(
     "torch.nn.InstanceNorm2d(C, eps, affine=True), as nstlib.johnson's layers", _in_cases,
     grad=("x", "gamma", "beta"),
     mistakes=(
-        Mistake("unbiased", "instance norm uses the biased variance (divide by H*W): "
-                ".var(dim=(2, 3), keepdim=True, unbiased=False)",
+        Mistake("unbiased", "instance norm uses the biased variance, divided by H*W (not H*W - 1: that makes it "
+                "M/(M-1) = {M}/{Mm1} too large): .var(dim=(2, 3), keepdim=True, unbiased=False)",
                 lambda x, g, b, eps: _in_variant(x, g, b, eps, unbiased=True)),
         Mistake("eps_outside", "eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps",
                 lambda x, g, b, eps: _in_variant(x, g, b, eps, where="outside")),

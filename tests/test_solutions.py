@@ -2,8 +2,22 @@
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
+import pytest
+
+from nstlib.exercises import EXERCISES, check
 from nstlib.losses import gram
-from notebooks.solutions import nb01, nb02
+from notebooks.solutions import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08
+
+NOTEBOOKS = {1: nb01, 2: nb02, 3: nb03, 4: nb04, 5: nb05, 6: nb06, 7: nb07, 8: nb08}
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_the_graded_exercises_reference_solution_passes_its_check(name):
+    """Each notebook's graded exercise (nstlib.exercises) has its solution in nbNN.py, under the
+    exercise's name, so that the stored notebook can run check(name, nbNN.name)."""
+    solution = getattr(NOTEBOOKS[EXERCISES[name].notebook], name)
+    assert solution.__doc__
+    assert check(name, solution, quiet=True)
 
 
 def test_nb01_psnr_matches_scikit_image():
