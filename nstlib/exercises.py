@@ -3,12 +3,12 @@ library's reference and answers with a specific hint.
 
     from nstlib.exercises import check
     check("gram", my_gram)
-    # ✓ gram: 6 cases match nstlib.losses.gram, values and gradients (max difference 4e-16)
+    # ✓ gram: 6 cases match nstlib.losses.gram, values and gradients (exactly)
 
 A wrong answer raises `ExerciseError` (an AssertionError, so a notebook cell shows it in red)
 whose message is the hint and the case it failed on, e.g.
 
-    ExerciseError: gram: off by a factor M = H*W = 20: divide F F^T by the number of positions M = H*W
+    ExerciseError: gram: off by a factor M = H*W = 20: divide F F^T by the number of positions M = H*W (4 x 5)
       case 1/6: batch 2, 3 channels, H x W = 4 x 5 (float64)
 
 The exercises, by the notebook that teaches them (each one's reference solution is in
@@ -39,14 +39,19 @@ row, identical inputs). On each case the learner's function runs on fresh copies
 and in this order:
 
 1. an exception is reported with its message (its traceback is chained above the hint);
-2. the result must be a tensor (not None, a Python number or a NumPy array) of the inputs' dtype;
-3. the inputs must be unchanged (no in-place edits);
+2. the inputs must be unchanged (no in-place edits);
+3. the result must be a tensor (not None, a Python number or a NumPy array) of the inputs' dtype;
 4. shape and values must match the reference. If they do not, the answer is compared with a
    catalogue of known mistakes, each computed on the same case (a Gram matrix without / M, a
    biased std, a sum for a mean, ...); then with generic hints (NaN, wrong shape, off by a
    constant factor, named when it equals a size of the case such as M = H*W);
 5. with the inputs requiring gradients, the output must stay on the autograd graph and its
    gradient (of a random weighting of the output) must match the reference's.
+
+Two exercises are not tensor functions and have checkers of their own: `closure` is called once
+with an SGD optimizer whose image holds a stale gradient (it must not step, must leave the image,
+return the loss and leave exactly the new gradient), then must make L-BFGS converge on a
+quadratic; `autoencoder_step` is compared step by step for T = 2, 3, 5 and 1.
 
 `ExerciseError.key` names the hint and `.exercise` the exercise; tests/test_exercises.py triggers
 every hint with a deliberately wrong implementation. `EXERCISES` is the registry.
