@@ -38,6 +38,8 @@ Feed-forward networks (notebooks 05-08)
 Measuring (notebook 10)
     metrics, compare content, style, colour and speed measures; every method on held-out pairs
     preference       pairwise votes (a widget, a JSON file a class can pool), Bradley-Terry ranking
+Teaching
+    exercises        check(name, fn): the graded exercises, with a specific hint for each known mistake
 
 `python -m nstlib info` says what this machine has.
 """
