@@ -27,6 +27,9 @@
                                                 every method on content x style pairs (default: the
                                                 held-out ones), measured (nstlib.metrics): compare.csv,
                                                 a table of means, grid.png; resumes from compare.csv
+    python -m nstlib site [--out build/site]    the course site: README and the executed notebooks as
+                                                HTML, from their stored outputs (nstlib.site; needs
+                                                pip install -e ".[site]")
 
 The training commands run on several GPUs (or CPU processes) under torchrun, one process each:
     torchrun --standalone --nproc_per_node 4 -m nstlib train-adain --run-dir runs/adain --batch-size 2 ...
@@ -655,6 +658,21 @@ def compare_command(args) -> str:
             + f" ({len(pairs)} pairs at {max_size} px{f', Gatys {steps} steps' if 'gatys' in args.methods else ''})")
 
 
+def _add_site_parser(sub) -> None:
+    p = sub.add_parser("site", help="build the course site (README + executed notebooks) into build/site",
+                       description="Render README.md (the landing page) and notebooks/NN_*.ipynb with Sphinx and "
+                                   "MyST-NB from their stored outputs, executing nothing (nstlib.site). Needs the "
+                                   "[site] extra: pip install -e \".[site]\".")
+    p.add_argument("--out", help="the folder for the HTML (default: build/site, git-ignored); an earlier build there "
+                                 "is replaced, any other non-empty folder refused")
+
+
+def site_command(args) -> str:
+    from . import site
+
+    return site.build(args.out).summary()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -668,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_kit_parsers(sub)
     _add_datasets_parser(sub)
     _add_compare_parser(sub)
+    _add_site_parser(sub)
     args = parser.parse_args(argv)
     from .download import DownloadError
 
@@ -686,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
                "train-stylebank": train_stylebank_command, "train-johnson": train_johnson_command,
                "video": video_command, "kit-pack": kit_pack_command,
                "kit-run": kit_run_command, "kit-join": kit_join_command,
-               "compare": compare_command}[args.command]
+               "compare": compare_command, "site": site_command}[args.command]
     from . import distributed
 
     try:
