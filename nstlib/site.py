@@ -206,7 +206,7 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SiteError(f"--out {str(out)!r} is a file; give a folder (it is created if missing)")
     if out.is_dir() and any(out.iterdir()) and not (out / ".buildinfo").is_file():
-        raise SiteError(f"--out {str(out)!r} is a folder that holds something else than a built site; "
+        raise SiteError(f"--out {str(out)!r} is a folder that holds something other than a built site; "
                         "choose an empty or new folder")
 
 
