@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (the site is built from a clone)
-CONFIG_DIR = ROOT / "docs" / "site"
+CONFIG = "docs/site"  # in the repository: conf.py and _static/
 DEFAULT_OUT = ROOT / "build" / "site"
 INSTALL_HINT = 'the course site needs Sphinx and MyST-NB: pip install -e ".[site]"'
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -141,6 +141,9 @@ def _normalise(path: PurePosixPath) -> str | None:
 def stage(dest: Path, root: Path = ROOT) -> list[str]:
     """Write the site's sources into `dest`: docs/site's configuration, index.md (the README) and
     notebooks/ (adapted copies, see the module docstring). Returns notes on what it changed."""
+    if not ((root / "README.md").is_file() and (root / CONFIG / "conf.py").is_file()):
+        raise SiteError(f"README.md and {CONFIG}/conf.py not found under {root}: the site is built from a clone "
+                        "of the course, with nstlib installed from it (pip install -e \".[site]\")")
     readme = (root / "README.md").read_text(encoding="utf-8")
     owner_name, branch = repository(readme)
     blob = f"https://github.com/{owner_name}/blob/{branch}/"
@@ -150,7 +153,7 @@ def stage(dest: Path, root: Path = ROOT) -> list[str]:
     pages = {"README.md"} | {f"notebooks/{p.name}" for p in books}
     notes: list[str] = []
 
-    shutil.copytree(root / "docs" / "site", dest, dirs_exist_ok=True)
+    shutil.copytree(root / CONFIG, dest, dirs_exist_ok=True)
     index, missing = rewrite_links(readme, "README.md", pages, root, blob)
     notes += [f"README.md: {m} is not in the repository yet: shown as text" for m in missing]
     toctree = "\n".join(f"notebooks/{p.stem}" for p in books)

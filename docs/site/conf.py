@@ -35,7 +35,7 @@ html_theme_options = {
     "repository_url": "",  # filled in by nstlib.site from the README's Colab links
     "use_repository_button": True,
     "use_download_button": True,
-    "home_page_in_toc": True,
+    "home_page_in_toc": False,  # the title above the sidebar leads home
     "show_navbar_depth": 1,
     "navigation_with_keys": False,
 }
