@@ -40,6 +40,7 @@ Measuring (notebook 10)
     preference       pairwise votes (a widget, a JSON file a class can pool), Bradley-Terry ranking
 Teaching
     exercises        check(name, fn): the graded exercises, with a specific hint for each known mistake
+    site             the course site: README and the executed notebooks as HTML pages (python -m nstlib site)
 
 `python -m nstlib info` says what this machine has.
 """
