@@ -32,7 +32,7 @@ shared:
 
     CIN(x, s) = gamma_s * (x - mu(x)) / sigma(x) + beta_s
 
-A style is a point in the space of these parameters (3,075 numbers per style here, against 1.68 M
+A style is a point in the space of these parameters (3,206 numbers per style here, against 1.67 M
 shared ones); a convex combination sum_i w_i (gamma_i, beta_i), w_i >= 0, sum w_i = 1, mixes styles
 (the paper's style-interpolation figures). `TransformNet(n_styles=N)` builds it; `model(x, style)` takes a style index, N mixing
 weights, or per-image indices / weights.
@@ -534,13 +534,13 @@ def pretrained(style: str = "scream") -> TransformNet:
 
 # ----------------------------------------------------------------------------- our own files
 
-SHIPPED = ("johnson_the_scream", "johnson_cin_4styles")  # names in data/models.tsv
+SHIPPED = ("johnson_the_scream",)  # names in data/models.tsv
 
 
 def shipped(name: str = "johnson_the_scream") -> TransformNet:
     """A network this project trained and ships (data/models.tsv: file, sha256 and the command that
-    trained it), in eval mode on the CPU: 'johnson_the_scream' (one style) or 'johnson_cin_4styles'
-    (CIN). `pretrained` loads the published networks instead."""
+    trained it), in eval mode on the CPU: 'johnson_the_scream', one style trained on BSDS500 on the
+    project's CPU (notebook 08). `pretrained` loads the published networks instead."""
     from .models import shipped_model
 
     if name not in SHIPPED:

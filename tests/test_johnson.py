@@ -645,3 +645,30 @@ def test_perceptual_loss_trains_the_network(vgg16):
     loss["total"].backward()
     assert all(torch.isfinite(v) for v in loss.values())
     assert model.conv1.conv.weight.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------- the network trained for the course
+
+def test_the_shipped_scream_is_a_one_style_network_that_paints_towards_its_painting(vgg16):
+    """johnson.shipped: the course's own Scream network (data/models/, hash-checked) loads as a
+    one-style instance-norm TransformNet and moves a held-out photo's Gram statistics towards the
+    painting, as the published networks do."""
+    from nstlib import losses
+    from nstlib.stylize import STYLE_LAYERS
+
+    model = johnson.shipped("johnson_the_scream")
+    assert model.n_styles is None and model.norm_kind == "instance" and not model.training
+    assert model.style_names == ["the_scream"]
+    painting, photo = load_image("the_scream", max_size=256), load_image("golden_gate", max_size=256)
+    with torch.no_grad():
+        out = model(photo)
+        targets = {k: losses.gram(v) for k, v in vgg16.extract(painting, STYLE_LAYERS).items()}
+        d_out = losses.style_loss(vgg16.extract(out, STYLE_LAYERS), targets).item()
+        d_photo = losses.style_loss(vgg16.extract(photo, STYLE_LAYERS), targets).item()
+    assert out.shape == photo.shape and 0 <= out.min() and out.max() <= 1
+    assert d_out < d_photo, (d_out, d_photo)  # the published Scream: 0.83 of the photo on tubingen
+
+
+def test_shipped_names_what_ships():
+    with pytest.raises(ValueError, match="johnson_the_scream"):
+        johnson.shipped("johnson_starry_night")
