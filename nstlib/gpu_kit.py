@@ -460,8 +460,13 @@ def adain_fps(model, device: torch.device, size: int = 512, repeats: int = 20) -
 def planned_steps(seconds: Sequence[float], budget_s: float, margin: float = 0.97) -> tuple[int, float]:
     """(steps, seconds per step) for a run whose first len(seconds) steps took `seconds` (cumulative):
     those steps plus as many as fit in `margin` of the budget left, at the speed measured after the
-    first 10 (cuDNN's first choices); never fewer than already done."""
-    per_step = (seconds[-1] - seconds[10]) / (len(seconds) - 11)
+    first 10 (cuDNN's first choices); never fewer than already done. A calibration that the deadline
+    stopped before its 12th step (a slow or busy machine) is timed over all its steps."""
+    if not seconds:
+        raise ValueError("planned_steps needs the time of at least one step")
+    warm = 10 if len(seconds) > 11 else 0
+    per_step = (seconds[-1] - seconds[warm]) / (len(seconds) - 1 - warm) if len(seconds) > 1 else seconds[0]
+    per_step = max(per_step, 1e-9)
     return len(seconds) + max(0, int(margin * (budget_s - seconds[-1]) / per_step)), per_step
 
 

@@ -150,6 +150,9 @@ def test_a_run_is_planned_to_fill_its_budget_at_the_measured_speed():
     assert per_step == pytest.approx(0.1)
     assert steps == 60 + int(0.97 * (60.0 - seconds[-1]) / 0.1)  # 60 measured, then 97% of what is left
     assert gpu_kit.planned_steps(seconds, budget_s=3.0)[0] == 60  # over budget already: no more steps
+    # a calibration the deadline cut short (fewer than 12 steps): every step is timed, nothing indexes past the end
+    assert gpu_kit.planned_steps([0.5, 1.0, 1.5], budget_s=3.0) == (3 + int(0.97 * 1.5 / 0.5), 0.5)
+    assert gpu_kit.planned_steps([2.0], budget_s=3.0) == (1, 2.0)
 
 
 def test_kit_pack_command_packs_a_real_job(tmp_path, capsys):
