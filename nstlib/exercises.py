@@ -31,6 +31,8 @@ notebooks/solutions/nbNN.py):
     07  cycle_loss(reconstructed, original)         mean |F(G(a)) - a|                cyclegan.cycle_loss
     08  instance_norm(x, gamma, beta, eps)          gamma (x - mu) / sqrt(var + eps) + beta, eps 1e-3
     08  johnson_gram(features)                      F F^T / (C H W)                   johnson.johnson_gram
+    09  mrf_energy(features, style_patches)         sum_i ||Psi_i - Psi_NN(i)||^2, NN by correlation  mrf.mrf_loss
+    09  matting_energy(output, laplacian)           sum_c V_c^T M V_c                 photorealism.matting_loss
 
 How a function is checked. Each exercise has a few cases: float64 inputs (the answer is an
 identity, so it must match to ~1e-9 relative), batch > 1, non-square maps with channels !=
@@ -67,7 +69,7 @@ import torch
 import torch.nn.functional as F
 
 from . import adain as adain_lib
-from . import cyclegan, johnson, losses, mmd
+from . import cyclegan, johnson, losses, mmd, mrf, photorealism
 
 __all__ = ["check", "ExerciseError", "EXERCISES"]
 
@@ -1132,6 +1134,95 @@ _exercise(
         Mistake("broadcast_last", "gamma and beta are per channel: reshape them to (1, C, 1, 1) (gamma[:, None, None]) "
                 "so that they scale channels, not columns",
                 lambda x, g, b, eps: _in_variant(x, g, b, eps, affine=lambda xh, g_, b_: xh * g_ + b_)),
+    ))
+
+
+# ----------------------------------------------------------------------------- 09: patches, photorealism
+
+def _mrf_energy_reference(features, style_patches):
+    """Li & Wand Eq. 2 with Eq. 3's matching: nstlib.mrf.mrf_loss, its own nearest-patch search."""
+    return mrf.mrf_loss(features, style_patches)
+
+
+def _mrf_cases() -> list[Case]:
+    g = _gen(17)
+    cases = []
+    for (c, h, w), (sc, sh, sw) in (((3, 4, 5), (3, 5, 4)), ((4, 5, 6), (4, 6, 6)), ((2, 3, 3), (2, 4, 5))):
+        features = _randn(g, 1, c, h, w)
+        # the style's features at several scales: the nearest patch by correlation (angle) is then
+        # rarely the nearest by distance or by a raw dot product, so each mistake shows
+        style = _randn(g, 1, sc, sh, sw) * torch.linspace(0.2, 3.0, sh * sw, dtype=torch.float64).reshape(1, 1, sh, sw)
+        patches = mrf.extract_patches(style)
+        positions = (h - 2) * (w - 2)
+        label = f"features (1, {c}, {h}, {w}), {patches.shape[0]} style patches of {c} x 3 x 3 (float64)"
+        cases.append(Case(label, (features, patches), dict(P=positions),
+                          {"the number of output patches": positions, "C*k*k": c * 9}))
+    return cases
+
+
+def _mrf_variant(features, patches, match="correlation", reduce="sum", power=2):
+    k = patches.shape[-1]
+    out = F.unfold(features, k)[0].t()  # (L, C*k*k)
+    ref = patches.flatten(1)  # (P, C*k*k)
+    if match == "correlation":
+        nearest = (out @ (ref / ref.norm(dim=1, keepdim=True)).t()).argmax(1)
+    elif match == "dot":
+        nearest = (out @ ref.t()).argmax(1)
+    else:  # distance
+        nearest = torch.cdist(out.detach(), ref).argmin(1)
+    d = (out - ref[nearest]).norm(dim=1) ** power
+    return d.sum() if reduce == "sum" else d.mean()
+
+
+_exercise(
+    "mrf_energy", 9, "mrf_energy(features, style_patches)", _mrf_energy_reference, "nstlib.mrf.mrf_loss",
+    _mrf_cases, grad=("features",),
+    mistakes=(
+        Mistake("dot_match", "match by normalised cross-correlation (Eq. 3): divide each style patch by its norm "
+                "before the dot product, or the largest style patches win every match",
+                lambda f, p: _mrf_variant(f, p, match="dot")),
+        Mistake("distance_match", "Li & Wand match by normalised cross-correlation (Eq. 3), the angle between "
+                "patches, not by the smallest Euclidean distance",
+                lambda f, p: _mrf_variant(f, p, match="distance")),
+        Mistake("mean", "Eq. 2 sums over the output patches, it does not average ({P} of them here)",
+                lambda f, p: _mrf_variant(f, p, reduce="mean")),
+        Mistake("not_squared", "square the distances: ||Psi_i - Psi_NN(i)||^2",
+                lambda f, p: _mrf_variant(f, p, power=1)),
+    ))
+
+
+def _matting_reference(output, laplacian):
+    """Luan et al. Eq. 2: sum over channels of V_c^T M V_c, V_c channel c flattened row-major."""
+    return photorealism.matting_loss(output, laplacian)
+
+
+def _matting_cases() -> list[Case]:
+    g = _gen(19)
+    cases = []
+    for h, w, same in ((4, 5, False), (5, 3, False), (3, 4, True)):
+        photo = torch.rand((1, 3, h, w), generator=g, dtype=torch.float64)
+        output = photo.clone() if same else torch.rand((1, 3, h, w), generator=g, dtype=torch.float64)
+        laplacian = torch.from_numpy(photorealism.matting_laplacian(photo).toarray())
+        label = f"{h} x {w} image, the Laplacian of {'the same image' if same else 'another image'} (float64)"
+        cases.append(Case(label, (output, laplacian), dict(N=h * w), {"3 (channels)": 3.0, "N = H*W": h * w}))
+    return cases
+
+
+def _matting_variant(output, laplacian, order="row", channels=3):
+    x = output[0, :channels]
+    v = (x if order == "row" else x.transpose(1, 2)).reshape(channels, -1)  # (C, N)
+    return ((v @ laplacian) * v).sum()
+
+
+_exercise(
+    "matting_energy", 9, "matting_energy(output, laplacian)", _matting_reference, "nstlib.photorealism.matting_loss",
+    _matting_cases, grad=("output",),
+    mistakes=(
+        Mistake("column_major", "flatten each channel row by row (pixel i = y W + x, `output[0, c].reshape(-1)`), the "
+                "order the Laplacian's rows are in; transposing first pairs the wrong pixels",
+                lambda o, m: _matting_variant(o, m, order="column")),
+        Mistake("one_channel", "sum V_c^T M V_c over all three colour channels, not only the first",
+                lambda o, m: _matting_variant(o, m, channels=1)),
     ))
 
 

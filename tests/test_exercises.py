@@ -421,7 +421,28 @@ WRONG = [
     ("johnson_gram", "cross_batch", johnson_like(gram_cross_batch)),
     ("johnson_gram", "transposed", lambda f: flat(f).transpose(1, 2) @ flat(f) / f[0].numel()),
     ("johnson_gram", "batch_dropped", johnson_like(gram_first_image)),
+    # ------------------------------------------------------------------ 09
+    ("mrf_energy", "dot_match", lambda f, p: mrf_by(f, p, lambda o, s: (o @ s.t()).argmax(1))),
+    ("mrf_energy", "distance_match", lambda f, p: mrf_by(f, p, lambda o, s: torch.cdist(o, s).argmin(1))),
+    ("mrf_energy", "mean", lambda f, p: mrf_by(f, p, ncc_match, reduce=torch.mean)),
+    ("mrf_energy", "not_squared", lambda f, p: mrf_by(f, p, ncc_match, power=1)),
+    ("matting_energy", "column_major", lambda o, m: sum(o[0, c].t().flatten() @ m @ o[0, c].t().flatten()
+                                                        for c in range(3))),
+    ("matting_energy", "one_channel", lambda o, m: o[0, 0].flatten() @ m @ o[0, 0].flatten()),
 ]
+
+
+def ncc_match(out, style):
+    """NN(i) by normalised cross-correlation, written the long way (Li & Wand Eq. 3)."""
+    return F.cosine_similarity(out[:, None, :], style[None, :, :], dim=2).argmax(1)
+
+
+def mrf_by(features, patches, match, reduce=torch.sum, power=2):
+    """Eq. 2 with a given matching rule, patches cut with unfold (one row each)."""
+    out = F.unfold(features, patches.shape[-1])[0].t()
+    style = patches.flatten(1)
+    nearest = match(out.detach(), style)
+    return reduce(((out - style[nearest]) ** 2).sum(1) ** (power / 2))
 
 
 @pytest.mark.parametrize("name, key, fn", WRONG, ids=[f"{n}-{k}" for n, k, _ in WRONG])
@@ -543,7 +564,7 @@ def test_checks_run_under_no_grad_too(capsys):
 
 def test_exercises_follow_the_notebooks_and_name_their_signature():
     notebooks = [ex.notebook for ex in EXERCISES.values()]
-    assert notebooks == sorted(notebooks) and set(notebooks) == set(range(1, 9))
+    assert notebooks == sorted(notebooks) and set(notebooks) == set(range(1, 10))
     for name, ex in EXERCISES.items():
         assert ex.signature.startswith(f"{name}(")
         assert name in exercises.__doc__
