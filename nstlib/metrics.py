@@ -46,7 +46,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import adain, color, losses
+from . import adain, color, losses, mrf
 from .features import VGGFeatures, load_vgg
 from .images import check_image
 
@@ -220,20 +220,6 @@ def mean_std_distance(output: torch.Tensor, style: torch.Tensor, layers: Sequenc
     return terms if per_layer else sum(terms.values())
 
 
-def patches(features: torch.Tensor, size: int = PATCH_SIZE) -> torch.Tensor:
-    """All size x size patches (stride 1, no padding) of (1, N, H, W) features as rows: (P, N size^2)."""
-    if features.dim() != 4 or features.shape[0] != 1:
-        raise ValueError(f"expected the (1, N, H, W) features of one image, got {tuple(features.shape)}")
-    if min(features.shape[-2:]) < size:
-        raise ValueError(f"features {tuple(features.shape[-2:])} are smaller than a {size}x{size} patch; "
-                         "use larger images")
-    return torch.nn.functional.unfold(features, size)[0].t()  # (P, N size^2)
-
-
-def _unit_rows(p: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    return p / (p.norm(dim=1, keepdim=True) + eps)
-
-
 def patch_similarity(output: torch.Tensor, style: torch.Tensor, layer: str = PATCH_LAYER,
                      size: int = PATCH_SIZE, vgg: VGGFeatures | None = None, chunk: int = 1024) -> torch.Tensor:
     """How well every local piece of the output is found in the painting:
@@ -255,8 +241,8 @@ def patch_similarity(output: torch.Tensor, style: torch.Tensor, layer: str = PAT
     fx, fs = _features(v, x, [layer])[layer], _features(v, s, [layer])[layer]
     values = []
     for b in range(x.shape[0]):
-        ps = _unit_rows(patches(fs[b:b + 1], size))  # (P_s, D), each row of length 1
-        px = _unit_rows(patches(fx[b:b + 1], size))  # (P, D)
+        ps = mrf.normalize_patches(mrf.extract_patches(fs[b:b + 1], size)).flatten(1)  # (P_s, D), rows of length 1
+        px = mrf.normalize_patches(mrf.extract_patches(fx[b:b + 1], size)).flatten(1)  # (P, D)
         best = torch.cat([(px[i:i + chunk] @ ps.t()).amax(1) for i in range(0, len(px), chunk)])
         values.append(best.mean())
     return torch.stack(values).cpu()

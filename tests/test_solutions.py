@@ -114,3 +114,12 @@ def test_nb08_baked_mix_paints_what_the_cin_mix_paints():
     assert baked.n_styles is None
     torch.testing.assert_close(baked(x), cin(x, mix), atol=1e-5, rtol=0)
     assert not torch.allclose(baked(x), cin(x, 0), atol=1e-3)
+
+
+def test_nb09_matting_laplacian_by_loops_matches_the_library():
+    from nstlib.photorealism import matting_laplacian
+    from notebooks.solutions import nb09
+
+    image = torch.rand(1, 3, 6, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    expected = torch.from_numpy(matting_laplacian(image).toarray())
+    torch.testing.assert_close(nb09.matting_laplacian_loops(image), expected, rtol=1e-9, atol=1e-9)

@@ -25,3 +25,30 @@ def matting_energy(output: torch.Tensor, laplacian: torch.Tensor) -> torch.Tenso
     flattened row by row (pixel i = y W + x), M the (H W) x (H W) matting Laplacian."""
     v = output[0].reshape(3, -1)  # (3, N)
     return ((v @ laplacian) * v).sum()
+
+
+# ----------------------------------------------------------------------------- more exercises
+
+def matting_laplacian_loops(image: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Levin et al. 2008, Eq. 12, by its definition: the dense (H W) x (H W) matting Laplacian of a
+    (1, 3, H, W) image, summed window by window over the 3 x 3 windows w_k inside the image:
+
+        M_ij += delta_ij - 1/|w_k| (1 + (I_i - mu_k)^T (Sigma_k + eps/|w_k| Id_3)^-1 (I_j - mu_k))
+
+    for every pair i, j in w_k, mu_k and Sigma_k the mean and the (1/|w_k|) covariance of w_k's
+    colours. Pixel i = y W + x. O(windows x 81) Python steps: a check, not a tool."""
+    _, _, h, w = image.shape
+    colours = image[0].double().reshape(3, -1).t()  # (N, 3): I_i, row-major
+    m = torch.zeros(h * w, h * w, dtype=torch.float64)
+    size = 9  # |w_k|
+    for y in range(1, h - 1):
+        for x in range(1, w - 1):
+            index = torch.tensor([(y + dy) * w + (x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+            window = colours[index]  # (9, 3)
+            mu = window.mean(0)
+            centred = window - mu
+            sigma = centred.t() @ centred / size
+            inverse = torch.linalg.inv(sigma + eps / size * torch.eye(3, dtype=torch.float64))
+            block = torch.eye(size, dtype=torch.float64) - (1 + centred @ inverse @ centred.t()) / size
+            m[index[:, None], index[None, :]] += block
+    return m
