@@ -279,20 +279,28 @@ def barrier() -> None:
 
 @contextmanager
 def stop_at_step_end() -> Iterator[dict]:
-    """Within the block, SIGINT (torchrun passes Ctrl-C on to every process) sets `requested['stop']`
-    instead of raising KeyboardInterrupt wherever the process is, so that a step's collectives are
-    never left half done; the training loop then stops every rank after the same step (`any_rank`)
-    and saves. torchrun waits 30 s (--shutdown_timeout) before it kills its processes."""
+    """Within the block, a request to stop sets `requested['stop']` instead of raising wherever the
+    process is; the training loop then stops after the step, every rank after the same one
+    (`any_rank`), and saves a checkpoint.
+
+    * SIGTERM, in one process or several: what `kill`, a batch system or a closing session sends.
+      Without this a terminated run loses every step since its last checkpoint.
+    * SIGINT under torchrun (it passes Ctrl-C on to every process), so that a step's collectives
+      are never left half done; torchrun waits 30 s (--shutdown_timeout) before it kills them. In
+      one process Ctrl-C raises KeyboardInterrupt as always (the loop saves then too).
+    Signal handlers belong to the main thread: elsewhere the block changes nothing."""
     requested = {"stop": False}
-    if world_size() == 1 or threading.current_thread() is not threading.main_thread():
-        yield requested  # one process: Ctrl-C raises KeyboardInterrupt as always
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
         return
 
     def handler(signum, frame):
         requested["stop"] = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+    signals = [signal.SIGTERM] + ([signal.SIGINT] if world_size() > 1 else [])
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)

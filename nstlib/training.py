@@ -379,7 +379,7 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
        KeyboardInterrupt there to stop as Ctrl-C would); a checkpoint of `state()` (plus
        `rank_state()`, the part each process keeps for itself) with the step, history, settings,
        `same`, data, the number of processes and every RNG every cfg.checkpoint_every steps, on
-       Ctrl-C and at the end;
+       Ctrl-C, on SIGTERM (after the step in progress: distributed.stop_at_step_end) and at the end;
     6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg), 'precision' and,
        under torchrun, 'processes').
 
@@ -437,6 +437,8 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
         shown = after_step(step, values) if after_step is not None else None
         if callback is not None:
             callback(step, values, model)
+        if requested["stop"]:  # SIGTERM: stop after this whole step, and save (run_steps)
+            raise KeyboardInterrupt
         return shown
 
     def after_on_rank_0(step: int, values: dict[str, float]) -> dict | None:

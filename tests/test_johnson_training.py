@@ -87,6 +87,31 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(vgg, photos, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_sigterm_stops_after_the_step_and_saves_a_checkpoint_that_resumes_exactly(vgg, photos, tmp_path):
+    """`kill -TERM <pid>` (a batch system, a closing session) ends the run as Ctrl-C does: after
+    the step in progress, with a checkpoint; before, it lost every step since the last one."""
+    import os
+    import signal
+
+    straight = _net(2)
+    train_transform_net(straight, photos, STYLES[:1], vgg, tmp_path / "a", steps=4, progress=False, **TINY)
+
+    def terminate(step, values, model):
+        if step == 3:  # not a checkpoint step (checkpoint_every=2)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    stopped = train_transform_net(_net(2), photos, STYLES[:1], vgg, tmp_path / "b", steps=4, progress=False,
+                                  callback=terminate, **TINY)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the run's only
+    assert stopped.stopped == "interrupted" and stopped.step == 3
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 3
+    resumed = _net(98)
+    train_transform_net(resumed, photos, STYLES[:1], vgg, tmp_path / "b", steps=4, progress=False, **TINY)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_bf16_runs_the_networks_in_bfloat16_and_the_losses_in_float32(vgg, photos, tmp_path):
     model = _net(0, n_styles=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
