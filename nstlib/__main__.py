@@ -22,7 +22,7 @@
     python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...]
                              [--steps ...] [--export stylebank.pth]
                                                 train a StyleBank, one bank per STYLE; resumes likewise
-    python -m nstlib compare -o runs/compare [--methods gatys adain stylebank johnson] [--content C ...]
+    python -m nstlib compare -o runs/compare [--methods gatys cnnmrf adain stylebank johnson] [--content C ...]
                              [--style S ...] [--size 256] [--steps 100]
                                                 every method on content x style pairs (default: the
                                                 held-out ones), measured (nstlib.metrics): compare.csv,
@@ -608,7 +608,7 @@ def _add_compare_parser(sub) -> None:
                                    "result with nstlib.metrics, and write OUT/compare.csv (one row per method x "
                                    "pair), OUT/images/ and OUT/grid.png; print the per-method means. Running it "
                                    "again with the same settings skips the finished rows. NSTLIB_QUICK=1 makes the "
-                                   "defaults tiny (64 px, 3 Gatys steps, 2 pairs).")
+                                   "defaults tiny (64 px, 3 L-BFGS steps, 2 pairs).")
     p.add_argument("-o", "--out-dir", required=True, help="folder for compare.csv, images/ and grid.png (created)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
                    help=f"which methods ({' '.join(METHODS)}: all)")
@@ -618,7 +618,7 @@ def _add_compare_parser(sub) -> None:
                                               "starry_night the_scream la_muse woman_with_hat_matisse)")
     p.add_argument("--max-size", "--size", dest="max_size", type=_size,
                    help="longer side of every image, px (256; quick mode 64)")
-    p.add_argument("--steps", type=_int_at_least(0), help="Gatys' L-BFGS iterations (100; quick mode 3)")
+    p.add_argument("--steps", type=_int_at_least(0), help="L-BFGS iterations of gatys and cnnmrf (100; quick mode 3)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
 
 
@@ -655,7 +655,8 @@ def compare_command(args) -> str:
     rows = compare.run_comparison(pairs, args.methods, out_dir, max_size=max_size, steps=steps, device=cfg.device)
     return (compare.summary_table(rows, args.methods)
             + f"\nwrote {out_dir / compare.CSV_NAME}, {out_dir / compare.GRID_NAME} and {out_dir / compare.IMAGES_DIR}/"
-            + f" ({len(pairs)} pairs at {max_size} px{f', Gatys {steps} steps' if 'gatys' in args.methods else ''})")
+            + f" ({len(pairs)} pairs at {max_size} px"
+            + (f", {steps} L-BFGS steps" if set(args.methods) & set(compare.OPTIMISED) else "") + ")")
 
 
 def _add_site_parser(sub) -> None:

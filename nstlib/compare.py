@@ -17,6 +17,8 @@ atomically after every cell.
 The methods, all offline once their weights are local:
 
     gatys      nstlib.stylize with the course preset, `steps` L-BFGS iterations from the content photo
+    cnnmrf     nstlib.mrf.mrf_transfer (Li & Wand's patches, notebook 09) with its default weights, `steps`
+               L-BFGS iterations at `max_size` from the content photo, no pyramid: Gatys' budget
     adain      nstlib.adain.pretrained(): the shipped VGG-16 decoder, any style, alpha = 1
     stylebank  nstlib.stylebank.pretrained(): only the styles it has banks for (by registry name)
     johnson    nstlib.johnson.pretrained(): Engstrom's ml5 networks la_muse, scream (the_scream),
@@ -43,7 +45,8 @@ from . import metrics
 from .files import atomic_write
 from .datasets import HELD_OUT
 
-METHODS = ("gatys", "adain", "stylebank", "johnson")
+METHODS = ("gatys", "cnnmrf", "adain", "stylebank", "johnson")
+OPTIMISED = ("gatys", "cnnmrf")  # the methods that run `steps` iterations per image (the rest: one forward pass)
 CSV_NAME, GRID_NAME, IMAGES_DIR = "compare.csv", "grid.png", "images"
 COLUMNS = ["method", "content", "style", "max_size", "steps", "status", "note", "seconds", *metrics.METRICS]
 
@@ -133,6 +136,13 @@ class Runner:
 
             vgg = load_vgg(device=self.device)
             return lambda: stylize(content, style, max_size=self.max_size, steps=self.steps, vgg=vgg, progress=False).image
+        if method == "cnnmrf":
+            from .features import load_vgg
+            from .mrf import mrf_transfer
+
+            vgg = load_vgg(device=self.device)
+            return lambda: mrf_transfer(content, style, max_size=self.max_size, scales=(), steps=self.steps, vgg=vgg,
+                                        progress=False).image
         if method == "adain":
             model = self._model("adain")
             return _no_grad(lambda: model(content, style))
@@ -203,9 +213,9 @@ def _check_settings(rows: Sequence[dict], path: Path, max_size: int, steps: int)
         if str(row["max_size"]) != str(max_size):
             raise ValueError(f"{path} holds results at --max-size {row['max_size']}, not {max_size}; use the same size to "
                              "resume, or another output folder")
-        if row["method"] == "gatys" and row["status"] == "done" and str(row["steps"]) != str(steps):
-            raise ValueError(f"{path} holds Gatys results with --steps {row['steps']}, not {steps}; use the same "
-                             "steps to resume, or another output folder")
+        if row["method"] in OPTIMISED and row["status"] == "done" and str(row["steps"]) != str(steps):
+            raise ValueError(f"{path} holds {row['method']} results with --steps {row['steps']}, not {steps}; use the "
+                             "same steps to resume, or another output folder")
 
 
 # ----------------------------------------------------------------------------- the run
@@ -251,13 +261,13 @@ def run_comparison(pairs: Sequence[Pair], methods: Sequence[str], out_dir: str |
             if bar is not None:
                 bar.set_postfix_str(f"{method}: {pair.label}")
             row = {"method": method, "content": pair.content_name, "style": pair.style_name, "max_size": max_size,
-                   "steps": steps if method == "gatys" else "", "status": "done", "note": "", "seconds": ""}
+                   "steps": steps if method in OPTIMISED else "", "status": "done", "note": "", "seconds": ""}
             reason = runner.skip_reason(method, pair)
             if reason is not None:
                 row.update(status="skipped", note=reason)
             else:
                 content, style = image(pair.content), image(pair.style)
-                warmup = 0 if method == "gatys" else 1
+                warmup = 0 if method in OPTIMISED else 1
                 timed = metrics.time_callable(runner.call(method, pair, content, style), warmup=warmup, repeats=1,
                                               device=device)
                 out = timed["result"].detach().float().clamp(0, 1)

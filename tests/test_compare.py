@@ -85,6 +85,24 @@ def test_tiny_run_writes_csv_grid_and_table_then_resumes(tmp_path, capsys, calls
     assert calls == [("gatys", "tubingen x the_scream")]
 
 
+def test_cnnmrf_runs_gatys_budget_and_its_steps_guard_a_resume(tmp_path, capsys, calls):
+    """CNNMRF (notebook 09) is an optimisation like Gatys: its rows record `steps`, and a resume with
+    other steps is refused, naming it."""
+    out = tmp_path / "cmp"
+    code, text, err = _run(["compare", "-o", str(out), "--methods", "cnnmrf", *TINY], capsys)
+    assert code == 0, err
+    assert calls == [("cnnmrf", "tubingen x the_scream")]
+    (row,) = _rows(out)
+    assert (row["method"], row["status"], row["steps"]) == ("cnnmrf", "done", "2")
+    assert 0 < float(row["ssim"]) <= 1 and 0 < float(row["patch_sim"]) <= 1
+    assert "2 L-BFGS steps" in text
+    with Image.open(out / "images" / "cnnmrf__tubingen__the_scream.png") as im:
+        assert max(im.size) == 64
+    code, _, err = _run(["compare", "-o", str(out), "--methods", "cnnmrf", *TINY[:2], "--steps", "3", *TINY[4:]],
+                        capsys)
+    assert code == 2 and "holds cnnmrf results with --steps 2, not 3" in err
+
+
 def test_methods_without_the_style_are_skipped_and_said_so(tmp_path, capsys, calls):
     out = tmp_path / "cmp"
     code, text, err = _run(["compare", "-o", str(out), "--methods", "johnson", "stylebank", "--size", "64",
