@@ -33,6 +33,7 @@ notebooks/solutions/nbNN.py):
     08  johnson_gram(features)                      F F^T / (C H W)                   johnson.johnson_gram
     09  mrf_energy(features, style_patches)         sum_i ||Psi_i - Psi_NN(i)||^2, NN by correlation  mrf.mrf_loss
     09  matting_energy(output, laplacian)           sum_c V_c^T M V_c                 photorealism.matting_loss
+    10  bradley_terry_step(wins, strengths)         p_i <- W_i / sum_j n_ij / (p_i + p_j), geometric mean 1  preference.mm_step
 
 How a function is checked. Each exercise has a few cases: float64 inputs (the answer is an
 identity, so it must match to ~1e-9 relative), batch > 1, non-square maps with channels !=
@@ -69,7 +70,7 @@ import torch
 import torch.nn.functional as F
 
 from . import adain as adain_lib
-from . import cyclegan, johnson, losses, mmd, mrf, photorealism
+from . import cyclegan, johnson, losses, mmd, mrf, photorealism, preference
 
 __all__ = ["check", "ExerciseError", "EXERCISES"]
 
@@ -1223,6 +1224,50 @@ _exercise(
                 lambda o, m: _matting_variant(o, m, order="column")),
         Mistake("one_channel", "sum V_c^T M V_c over all three colour channels, not only the first",
                 lambda o, m: _matting_variant(o, m, channels=1)),
+    ))
+
+
+# ----------------------------------------------------------------------------- 10: Bradley-Terry
+
+def _bt_reference(wins, strengths):
+    """Hunter's MM step with the geometric-mean normalisation: nstlib.preference.mm_step."""
+    return torch.from_numpy(preference.mm_step(wins.numpy(), strengths.numpy()))
+
+
+def _bt_cases() -> list[Case]:
+    g = _gen(23)
+    cases = []
+    for k, note in ((3, ""), (5, ""), (4, ", all strengths 1")):
+        wins = torch.randint(0, 6, (k, k), generator=g).double() + 0.5 * (1 - torch.eye(k, dtype=torch.float64))
+        wins.fill_diagonal_(0)
+        strengths = torch.ones(k, dtype=torch.float64) if note else torch.rand(k, generator=g, dtype=torch.float64) + 0.2
+        label = f"{k} methods, wins {wins.int().tolist() if k < 4 else '(5 x 5)'} + 0.5 each way{note} (float64)"
+        cases.append(Case(label, (wins, strengths), dict(K=k)))
+    return cases
+
+
+def _bt_variant(wins, p, games=None, won=None, norm="geometric"):
+    games = wins + wins.T if games is None else games
+    won = wins.sum(1) if won is None else won
+    new = won / (games / (p[:, None] + p[None, :])).sum(1)
+    if norm == "geometric":
+        return new / new.log().mean().exp()
+    return new / new.mean() if norm == "arithmetic" else new
+
+
+_exercise(
+    "bradley_terry_step", 10, "bradley_terry_step(wins, strengths)", _bt_reference, "nstlib.preference.mm_step",
+    _bt_cases,
+    mistakes=(
+        Mistake("not_normalised", "divide the new strengths by their geometric mean, exp(mean(log p)): only the "
+                "ratios p_i / p_j are identified, and without it the strengths drift from step to step",
+                lambda w, p: _bt_variant(w, p, norm=None)),
+        Mistake("arithmetic_mean", "normalise by the geometric mean exp(mean(log p)), not the arithmetic mean: the "
+                "scores log p then have mean 0", lambda w, p: _bt_variant(w, p, norm="arithmetic")),
+        Mistake("one_way_games", "n_ij counts every game between i and j, won by either: n_ij = w_ij + w_ji, not w_ij",
+                lambda w, p: _bt_variant(w, p, games=w)),
+        Mistake("losses", "W_i is the number of wins of i, the sum of row i (wins[i, j]: i beat j), not of column i",
+                lambda w, p: _bt_variant(w, p, won=w.sum(0))),
     ))
 
 

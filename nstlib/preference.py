@@ -275,16 +275,24 @@ def _check_estimable(w: np.ndarray, names: list) -> None:
                      f"{what or 'some methods were never beaten by the others'}; use prior > 0")
 
 
-def _fit(w: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
-    """Hunter's MM on the (smoothed) win matrix w (n, n): the scores s = log p, mean 0."""
+def mm_step(w: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """One MM update of the strengths p (n,) on the win matrix w (n, n), w_ij = wins of i over j
+    (zero diagonal), then divided by their geometric mean (only ratios p_i / p_j are identified):
+
+        p_i <- W_i / sum_{j != i} n_ij / (p_i + p_j),   W_i = sum_j w_ij,  n_ij = w_ij + w_ji
+
+    (Hunter 2004, Eq. 3). Notebook 10's graded exercise writes it."""
     games = w + w.T  # n_ij, zero diagonal
-    wins = w.sum(axis=1)  # W_i
+    p_new = w.sum(axis=1) / (games / (p[:, None] + p[None, :])).sum(axis=1)
+    return p_new / np.exp(np.log(p_new).mean())
+
+
+def _fit(w: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
+    """Hunter's MM (`mm_step`) on the (smoothed) win matrix w (n, n): the scores s = log p, mean 0."""
     s = np.zeros(len(w))
     for _ in range(max_iter):
-        p = np.exp(s)
-        p_new = wins / (games / (p[:, None] + p[None, :])).sum(axis=1)  # W_i / sum_j n_ij / (p_i + p_j)
-        s_new = np.log(p_new)
-        s_new -= s_new.mean()  # divide by the geometric mean: only ratios p_i / p_j are identified
+        s_new = np.log(mm_step(w, np.exp(s)))
+        s_new -= s_new.mean()  # exactly 0 already, up to rounding
         if np.abs(s_new - s).max() < tol:
             return s_new
         s = s_new

@@ -429,7 +429,21 @@ WRONG = [
     ("matting_energy", "column_major", lambda o, m: sum(o[0, c].t().flatten() @ m @ o[0, c].t().flatten()
                                                         for c in range(3))),
     ("matting_energy", "one_channel", lambda o, m: o[0, 0].flatten() @ m @ o[0, 0].flatten()),
+    # ------------------------------------------------------------------ 10
+    ("bradley_terry_step", "not_normalised", lambda w, p: w.sum(1) / ((w + w.T) / (p[:, None] + p)).sum(1)),
+    ("bradley_terry_step", "arithmetic_mean", lambda w, p: mean_one(w.sum(1) / ((w + w.T) / (p[:, None] + p)).sum(1))),
+    ("bradley_terry_step", "one_way_games", lambda w, p: geo_one(w.sum(1) / (w / (p[:, None] + p)).sum(1))),
+    ("bradley_terry_step", "losses", lambda w, p: geo_one(w.sum(0) / ((w + w.T) / (p[:, None] + p)).sum(1))),
 ]
+
+
+def mean_one(p):
+    return p / p.mean()
+
+
+def geo_one(p):
+    return p / torch.exp(torch.log(p).mean())
+
 
 
 def ncc_match(out, style):
@@ -564,7 +578,7 @@ def test_checks_run_under_no_grad_too(capsys):
 
 def test_exercises_follow_the_notebooks_and_name_their_signature():
     notebooks = [ex.notebook for ex in EXERCISES.values()]
-    assert notebooks == sorted(notebooks) and set(notebooks) == set(range(1, 10))
+    assert notebooks == sorted(notebooks) and set(notebooks) == set(range(1, 11))
     for name, ex in EXERCISES.items():
         assert ex.signature.startswith(f"{name}(")
         assert name in exercises.__doc__

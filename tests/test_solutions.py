@@ -6,9 +6,9 @@ import pytest
 
 from nstlib.exercises import EXERCISES, check
 from nstlib.losses import gram
-from notebooks.solutions import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09
+from notebooks.solutions import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
 
-NOTEBOOKS = {1: nb01, 2: nb02, 3: nb03, 4: nb04, 5: nb05, 6: nb06, 7: nb07, 8: nb08, 9: nb09}
+NOTEBOOKS = {1: nb01, 2: nb02, 3: nb03, 4: nb04, 5: nb05, 6: nb06, 7: nb07, 8: nb08, 9: nb09, 10: nb10}
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
