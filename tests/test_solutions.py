@@ -123,3 +123,20 @@ def test_nb09_matting_laplacian_by_loops_matches_the_library():
     image = torch.rand(1, 3, 6, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     expected = torch.from_numpy(matting_laplacian(image).toarray())
     torch.testing.assert_close(nb09.matting_laplacian_loops(image), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_nb10_pair_bootstrap_brackets_the_fit_and_separates_a_clear_winner():
+    from nstlib.preference import bradley_terry, make_vote
+    from notebooks.solutions import nb10
+
+    votes = []
+    for k in range(8):  # A beats B and C on every pair, B beats C on most
+        pair = f"photo{k}|painting"
+        votes += [make_vote(pair, "A", "B", "a", "v"), make_vote(pair, "C", "A", "b", "v"),
+                  make_vote(pair, "B", "C", "a" if k < 6 else "b", "v")]
+    intervals = nb10.pair_bootstrap(votes, n=200, seed=1)
+    assert intervals == nb10.pair_bootstrap(votes, n=200, seed=1)  # seeded
+    fit = bradley_terry(votes)
+    for method, (low, high) in intervals.items():
+        assert low <= fit[method] <= high
+    assert intervals["A"][0] > intervals["C"][1]
