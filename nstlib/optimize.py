@@ -39,7 +39,9 @@ Choices, stated once:
   the loss sums and the optimizer's state stay float32.
 * A non-finite loss stops the run with a warning and keeps the last good image; Ctrl-C
   (KeyboardInterrupt) stops it and returns the best image so far. `result.image` is always the
-  image with the lowest total loss seen.
+  image with the lowest total loss seen. When that is the start image and the run went uphill
+  from it, a warning says so: it never came back (we met this with
+  fixed-step L-BFGS on CNNMRF's saw-tooth energy, which silently returned the photo unchanged).
 """
 from __future__ import annotations
 
@@ -273,6 +275,7 @@ def optimize_image(
             state["first"] = (total_value, [float(p.detach()) for p in parts])
         if total_value < state["best"]:
             state["best"], state["best_image"] = total_value, x.detach().clone()
+            state["best_at"] = state["evaluations"]
         if state["scale"] is None:  # fixed once, at the start image
             normalizing = normalize and optimizer == "lbfgs" and total_value > 0
             state["scale"] = 1.0 / total_value if normalizing else 1.0
@@ -312,6 +315,12 @@ def optimize_image(
     finally:
         if bar is not None:
             bar.close()
+    went_uphill = any(v > history["total"][0] for v in history["total"][1:])  # not: stuck at an optimum
+    if state.get("best_at") == 1 and went_uphill:
+        warnings.warn(
+            f"optimize_image: no iteration of {len(history['total'])} lowered the loss below the start "
+            f"image's ({state['best']:.4g}); returned the start image. With line_search=None, try the "
+            "line search, a smaller lr, or a coarse-to-fine start.", RuntimeWarning, stacklevel=2)
     return Result(image=state["best_image"], history=history, iterations=max(iteration, 0),
                   evaluations=state["evaluations"], stopped=stopped, best_loss=state["best"])
 

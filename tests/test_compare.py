@@ -85,7 +85,25 @@ def test_tiny_run_writes_csv_grid_and_table_then_resumes(tmp_path, capsys, calls
     assert calls == [("gatys", "tubingen x the_scream")]
 
 
-def test_cnnmrf_runs_gatys_budget_and_its_steps_guard_a_resume(tmp_path, capsys, calls):
+def test_cnnmrf_runs_coarse_to_fine(tmp_path, capsys, monkeypatch):
+    """CNNMRF runs its pyramid, `steps` per scale: at full size alone it returned two photos unchanged."""
+    from nstlib import mrf
+
+    stages, real = [], mrf.mrf_transfer
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        stages.append([(size, len(r.history["total"])) for size, r in result.stages])
+        return result
+
+    monkeypatch.setattr(mrf, "mrf_transfer", spy)
+    code, _, err = _run(["compare", "-o", str(tmp_path / "cmp"), "--methods", "cnnmrf", "--size", "128",
+                         *TINY[2:]], capsys)
+    assert code == 0, err
+    assert stages == [[(64, 2), (128, 2)]]  # 128 / 4 = 32 px is below the VGG's minimum: left out
+
+
+def test_cnnmrf_records_its_steps_and_they_guard_a_resume(tmp_path, capsys, calls):
     """CNNMRF (notebook 09) is an optimisation like Gatys: its rows record `steps`, and a resume with
     other steps is refused, naming it."""
     out = tmp_path / "cmp"

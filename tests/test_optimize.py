@@ -5,6 +5,7 @@ arguments, and the start images.
 Small images (32 px) and shallow layers keep the file fast on a CPU: the loop is the same whatever
 the layer, and the VGG is the real one (the session fixture `vgg16`)."""
 import math
+import warnings
 
 import pytest
 import torch
@@ -242,7 +243,9 @@ def test_pixel_only_terms_do_not_run_the_vgg(vgg16, noise, monkeypatch):
 def test_runs_all_steps_when_starting_at_the_optimum(vgg16, content, optimizer):
     # the target is exactly the start image: loss 0 and gradient 0 from the first evaluation
     target = _start_image(content, vgg16)
-    r = _run(content, [ContentTerm(target, CHEAP)], vgg16, steps=4, optimizer=optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not the went-uphill warning: nothing went up
+        r = _run(content, [ContentTerm(target, CHEAP)], vgg16, steps=4, optimizer=optimizer)
     assert r.stopped == "finished"
     assert r.iterations == 4 and len(r.history["total"]) == 4
     assert r.history["total"] == [0.0] * 4
@@ -291,6 +294,17 @@ def test_result_is_the_lowest_loss_image_not_the_last(vgg16, noise):
     # the callback, though, sees the current image: after step s, the one evaluated next
     for s in range(1, 6):
         assert torch.equal(current[s - 1], term.images[s])
+
+
+def test_warns_when_the_run_never_gets_below_its_start(vgg16):
+    # a start close to the optimum (pixels 0.26, target 0.25) and Adam steps of ~3 logits: the first
+    # step throws the pixels to ~0.02 and no later one comes back within 0.01 of the target
+    start = torch.full((1, 3, 16, 16), 0.26)
+    term = PixelTerm()
+    with pytest.warns(RuntimeWarning, match=r"no iteration of 4 lowered the loss below the start"):
+        r = _run(start, [term], vgg16, steps=4, optimizer="adam", lr=3.0)
+    assert all(v > term.values[0] for v in term.values[1:])
+    assert torch.equal(r.image, term.images[0]) and r.best_loss == term.values[0]
 
 
 def test_keyboard_interrupt_in_callback(vgg16, content, noise):
