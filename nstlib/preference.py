@@ -10,6 +10,7 @@ people's judgement in a user study. This module runs such a study in a notebook 
     votes = merge_votes(["votes/ada.json", "votes/bo.json"])     # a class pools its files
     print(ranking_table(votes))                                  # Bradley-Terry scores, 95% intervals
     rank_agreement(gram_means, bradley_terry(votes), better="lower")   # does a metric agree with people?
+    vote_agreement(votes, gram_values, better="lower")           # ... vote by vote, on the same pair
 
 The vote record. A JSON file {"votes": [...]}, one vote per line, each
 
@@ -413,6 +414,35 @@ def rank_agreement(metric_scores: Mapping[str, float], bt_scores: Mapping[str, f
     tau = kendalltau(x, y)
     return {"spearman": float(spearmanr(x, y).statistic), "kendall": float(tau.statistic),
             "kendall_p": float(tau.pvalue), "n": len(common), "methods": common}
+
+
+def vote_agreement(votes: Sequence[Vote], values: Mapping[tuple[str, str], float], *, better: str) -> dict:
+    """How often a metric picks the image the voter picked: the fraction of decided votes in which the
+    winner has the better metric value on that pair (the "2AFC score" of image-quality studies),
+
+        agreement = #{votes v : winner(v) is better than loser(v) by the metric on pair(v)} / n
+
+    over the n votes that are not ties, whose two images both have a value, and whose values differ
+    (a metric that cannot tell two images apart has no opinion). 0.5 is a coin; 1 always agrees.
+    values: {(pair id, method): metric value}; better: "higher" or "lower" as in rank_agreement.
+    Unlike rank_agreement on per-method means, each vote compares two results of the same pair, so
+    a metric that varies more between paintings than between methods (the Gram distance does) is not
+    confounded by which pairs each method could do. The votes of one voter are not independent:
+    read the rate as a description, not a test."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower' (for a distance), got {better!r}")
+    sign = 1.0 if better == "higher" else -1.0
+    agree = n = 0
+    for v in votes:
+        if v["winner"] == "tie":
+            continue
+        a, b = values.get((v["pair"], v["a"])), values.get((v["pair"], v["b"]))
+        if a is None or b is None or a == b:
+            continue
+        winner_better = sign * (float(a) - float(b)) > 0
+        agree += winner_better == (v["winner"] == "a")
+        n += 1
+    return {"agreement": agree / n if n else math.nan, "agree": agree, "n": n}
 
 
 # ----------------------------------------------------------------------------- the widget

@@ -14,7 +14,7 @@ from PIL import Image
 from nstlib import compare, preference
 from nstlib.preference import (PreferenceWidget, append_vote, bradley_terry, confidence_intervals, fisher_covariance,
                                load_votes, make_vote, merge_votes, position_bias, rank_agreement, ranking,
-                               ranking_table, results_from_compare, win_matrix, win_probability)
+                               ranking_table, results_from_compare, vote_agreement, win_matrix, win_probability)
 
 T0 = "2026-05-01T10:00:00+00:00"
 
@@ -425,3 +425,21 @@ def test_results_from_a_comparison_folder(tmp_path):
     assert PreferenceWidget(results, tmp_path / "v.json", voter="ada").total == 2
     with pytest.raises(FileNotFoundError, match="python -m nstlib compare"):
         results_from_compare(tmp_path / "nothing")
+
+
+def test_vote_agreement_counts_votes_the_metric_gets_right():
+    v = lambda pair, a, b, winner: make_vote(pair, a, b, winner, "ada")
+    votes = [v("p|s", "gatys", "adain", "a"),   # gatys won; distance 1 < 2: agrees
+             v("p|s", "adain", "gatys", "a"),   # adain won; 2 > 1: disagrees
+             v("q|s", "gatys", "adain", "b"),   # adain won on q; 3 < 5: agrees
+             v("q|s", "gatys", "adain", "tie"),  # a tie: not counted
+             v("q|s", "gatys", "johnson", "a"),  # johnson has no value on q: not counted
+             v("r|s", "gatys", "adain", "a")]   # equal values on r: no opinion, not counted
+    values = {("p|s", "gatys"): 1.0, ("p|s", "adain"): 2.0, ("q|s", "gatys"): 5.0, ("q|s", "adain"): 3.0,
+              ("r|s", "gatys"): 4.0, ("r|s", "adain"): 4.0}
+    assert vote_agreement(votes, values, better="lower") == {"agreement": 2 / 3, "agree": 2, "n": 3}
+    # the same values as a "higher is better" measure get exactly the other votes right
+    assert vote_agreement(votes, values, better="higher") == {"agreement": 1 / 3, "agree": 1, "n": 3}
+    assert math.isnan(vote_agreement(votes[3:], values, better="lower")["agreement"])
+    with pytest.raises(ValueError, match="better must be"):
+        vote_agreement(votes, values, better="smaller")
