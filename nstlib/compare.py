@@ -81,8 +81,10 @@ def _name(source: str) -> str:
 
 
 def default_pairs() -> list[Pair]:
-    """The held-out registry pairs (nstlib.datasets.HELD_OUT): 3 photos x 4 paintings that the
-    shipped models never saw in training."""
+    """The held-out registry pairs (nstlib.datasets.HELD_OUT): 3 photos x 4 paintings. No shipped model
+    saw the photos in training; the paintings were left out (by name) of the style images AdaIN's decoder
+    was trained on, while StyleBank and the Johnson networks have a bank or a network only for paintings
+    they were trained on."""
     return [Pair(c, s) for c in HELD_OUT["content"] for s in HELD_OUT["style"]]
 
 

@@ -44,7 +44,7 @@ class VGGFeatures(nn.Module):
     weights:    'caffe' (original Oxford weights), 'torchvision', None (random init, for
                 experiments on what training adds), or a path to a features state_dict.
     pooling:    'max' or 'avg' (Gatys et al. used avg).
-    padding:    'zero' (as trained) or 'reflect'.
+    padding:    'zero' (as trained), 'reflect' or 'circular' (nstlib.vgg).
     up_to:      the deepest layer this extractor will ever need; later layers are not built.
     convention: the input convention ('caffe' or 'torchvision'); taken from the registry for
                 registry weights, required for a path (default 'caffe').

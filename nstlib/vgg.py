@@ -13,7 +13,10 @@ are torchvision's `vgg16().features` / `vgg19().features`, so the same state_dic
 Two options the style-transfer literature varies:
 * pooling 'max' (the classification network) or 'avg' (Gatys et al. found it gives slightly
   smoother, more appealing results; the weights are the same);
-* padding 'zero' (as trained) or 'reflect' (fewer border artefacts in generated images).
+* padding 'zero' (as trained), 'reflect' (fewer border artefacts in generated images) or 'circular'
+  (the image wraps around like a torus: no border at all, so a feature cannot tell where it is and,
+  for sizes divisible by 16, shifting the image cyclically by a multiple of 16 px shifts every
+  feature map up to conv5_x the same way; notebook 02 uses it to show where texture layout comes from).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import torch.nn as nn
 BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 WIDTHS = (64, 128, 256, 512, 512)
 POOLINGS = ("max", "avg")
-PADDINGS = ("zero", "reflect")
+PADDINGS = ("zero", "reflect", "circular")
 
 
 class ReLU(nn.ReLU):
@@ -75,7 +78,7 @@ def build(arch: str = "vgg16", pooling: str = "max", padding: str = "zero") -> n
     for index, name in enumerate(layer_names(arch)):
         if name.startswith("conv"):
             in_ch, out_ch = shapes[index]
-            mode = "zeros" if padding == "zero" else "reflect"
+            mode = {"zero": "zeros"}.get(padding, padding)  # nn.Conv2d's names: zeros, reflect, circular
             layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode=mode))
         elif name.startswith("relu"):
             # not in-place: a requested conv output must stay the pre-activation

@@ -53,7 +53,7 @@ def test_unknown_arch_and_options():
     with pytest.raises(ValueError, match="pooling"):
         vgg.build(pooling="min")
     with pytest.raises(ValueError, match="padding"):
-        vgg.build(padding="circular")
+        vgg.build(padding="replicate")
 
 
 def test_extract_returns_exactly_the_requested_layers(vgg16):
@@ -145,6 +145,24 @@ def test_avg_pooling_and_reflect_padding_change_the_features(vgg16):
     a1, b1 = vgg16.extract(x, "conv1_1")["conv1_1"], other.extract(x, "conv1_1")["conv1_1"]
     torch.testing.assert_close(a1[..., 1:-1, 1:-1], b1[..., 1:-1, 1:-1])
     assert not torch.allclose(a1[..., 0, :], b1[..., 0, :])
+
+
+def test_circular_padding_makes_features_and_grams_shift_with_the_image():
+    """With circular padding the image is a torus: shifting it cyclically by multiples of 16 px (conv5_1
+    sits after four 2x2 poolings, stride 16) shifts every feature map by shift / stride positions, so the
+    Gram matrices are unchanged. With zero padding the border breaks both."""
+    from nstlib.losses import gram
+
+    x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
+    shifted = torch.roll(x, shifts=(16, 32), dims=(2, 3))
+    for padding, equivariant in (("circular", True), ("zero", False)):
+        net = VGGFeatures("vgg16", "caffe", padding=padding)
+        a, b = net.extract(x, ["relu1_1", "relu5_1"]), net.extract(shifted, ["relu1_1", "relu5_1"])
+        stride = {"relu1_1": 1, "relu5_1": 16}
+        for layer in a:
+            rolled = torch.roll(a[layer], shifts=(16 // stride[layer], 32 // stride[layer]), dims=(2, 3))
+            assert torch.allclose(rolled, b[layer], atol=1e-4) == equivariant, (padding, layer)
+        assert torch.allclose(gram(a["relu5_1"]), gram(b["relu5_1"]), rtol=1e-4, atol=1e-3) == equivariant
 
 
 def test_weights_from_a_path(tmp_path, vgg16):
