@@ -2,8 +2,10 @@
 
 Gatys et al. (2016, "Image Style Transfer Using Convolutional Neural Networks", Sec. 2) describe an
 image by the responses of a pretrained VGG: layer l with N_l filters turns an image into
-F^l in R^{N_l x M_l}, M_l = H_l * W_l positions. Content is matched on one deep layer (conv4_2),
-style on the Gram matrices of several (conv1_1 ... conv5_1).
+F^l in R^{N_l x M_l}, M_l = H_l * W_l positions. Content is matched on one deep layer (the paper's
+conv4_2), style on the Gram matrices of several (conv1_1 ... conv5_1). In the Caffe model the paper used,
+each ReLU overwrites its convolution's output, so those blobs hold rectified responses: relu4_2 and
+relu1_1 ... relu5_1 here (the authors' PyTorch code names them r42, r11 ... r51; notebook 01).
 
     vgg = VGGFeatures()                                  # VGG-16, Caffe weights, max pooling
     feats = vgg.extract(x, ["relu1_1", "conv4_2"])       # dict: name -> (B, N_l, H_l, W_l)
@@ -12,7 +14,7 @@ style on the Gram matrices of several (conv1_1 ... conv5_1).
   the mean, or torchvision's mean/std) is applied inside, as the weights registry says.
 * `extract` returns exactly the requested layers and runs the network only up to the deepest of
   them; `up_to=` drops the unused layers from memory altogether (AdaIN's encoder stops at relu4_1).
-* `conv4_2` really is the pre-activation and `relu4_2` its rectified copy: the ReLU modules are not
+* Here `conv4_2` really is the pre-activation and `relu4_2` its rectified copy: the ReLU modules are not
   in-place, and `extract` rectifies in place only where the convolution's output was not asked for
   (which saves writing a copy of each of the largest tensors).
 * The network is frozen (no parameter gradients) and always in eval mode; gradients still flow to
