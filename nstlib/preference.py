@@ -389,6 +389,13 @@ def ranking_table(votes: Sequence[Vote], methods: Sequence[str] | None = None, *
     return "\n".join(lines)
 
 
+def _sign(better: str) -> float:
+    """+1 for a measure where higher is better, -1 for a distance (lower is better)."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower' (for a distance), got {better!r}")
+    return 1.0 if better == "higher" else -1.0
+
+
 def rank_agreement(metric_scores: Mapping[str, float], bt_scores: Mapping[str, float], *, better: str) -> dict:
     """How well a metric's per-method values order the methods as people did: Spearman's rho and
     Kendall's tau-b (scipy.stats) between the metric and the Bradley-Terry scores, over the methods
@@ -401,12 +408,10 @@ def rank_agreement(metric_scores: Mapping[str, float], bt_scores: Mapping[str, f
     p = 1/12, so read rho and tau as descriptions, not tests."""
     from scipy.stats import kendalltau, spearmanr
 
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower' (for a distance), got {better!r}")
+    sign = _sign(better)
     common = [m for m in bt_scores if m in metric_scores]
     if len(common) < 3:
         raise ValueError(f"a rank correlation needs at least 3 methods in both, got {common}")
-    sign = 1.0 if better == "higher" else -1.0
     x = np.array([sign * float(metric_scores[m]) for m in common])
     y = np.array([float(bt_scores[m]) for m in common])
     if np.ptp(x) == 0 or np.ptp(y) == 0:  # no ranking to compare (scipy would warn and give nan)
@@ -429,9 +434,7 @@ def vote_agreement(votes: Sequence[Vote], values: Mapping[tuple[str, str], float
     a metric that varies more between paintings than between methods (the Gram distance does) is not
     confounded by which pairs each method could do. The votes of one voter are not independent:
     read the rate as a description, not a test."""
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower' (for a distance), got {better!r}")
-    sign = 1.0 if better == "higher" else -1.0
+    sign = _sign(better)
     agree = n = 0
     for v in votes:
         if v["winner"] == "tie":
