@@ -206,7 +206,7 @@ def _add_stylize_parser(sub) -> None:
     p.add_argument("--style-scale", type=_positive_float, default=1.0,
                    help="longer side of the style image relative to --max-size (1.0)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="course",
-                   help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling, conv layers")
+                   help="course: VGG-16 Caffe, max pooling; gatys2016: VGG-19, avg pooling (the same layers)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the noise init (0)")
 

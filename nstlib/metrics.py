@@ -49,9 +49,9 @@ import torch
 from . import adain, color, losses, mrf
 from .features import VGGFeatures, load_vgg
 from .images import check_image
+from .optimize import CONTENT_LAYERS, STYLE_LAYERS
 
-CONTENT_LAYER = "relu4_2"  # the course's content layer (nstlib.stylize)
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # the course's style layers
+CONTENT_LAYER = CONTENT_LAYERS[0]  # the course's layers: Gatys et al.'s (nstlib.optimize)
 MEAN_STD_LAYERS = adain.STYLE_LAYERS  # relu1_1 ... relu4_1, AdaIN's Eq. 13
 LPIPS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")  # LPIPS' VGG taps (Zhang et al.)
 PATCH_LAYER = "relu3_1"

@@ -19,7 +19,7 @@ Each kernel below is a style loss for one layer, normalised by Li et al.'s Z (Se
     Gaussian    k = exp(-||x - y||^2 / (2 s^2))                                        / 1
     BN stats    1/N_l sum_i (mu_F^i - mu_S^i)^2 + (sigma_F^i - sigma_S^i)^2  (per-channel statistics)
 
-Cost. A kernel matrix over all pairs of positions is M x M: 4e9 entries for conv1_1 at 256 px.
+Cost. A kernel matrix over all pairs of positions is M x M: 4e9 entries for relu1_1 at 256 px.
 Linear and degree-2 polynomial kernels have exact closed forms through means and Gram matrices
 (O(N^2 M)). The Gaussian kernel (and polynomials of other degrees) use random subsets of
 `samples` positions per image, drawn afresh at every evaluation, with the unbiased U-statistic:
@@ -33,7 +33,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .losses import gram, layer_weight_dict
-from .optimize import Term, layer_tuple
+from .optimize import STYLE_LAYERS, Term, layer_tuple
 
 
 def samples(features: torch.Tensor) -> torch.Tensor:
@@ -145,17 +145,24 @@ class Polynomial(StyleKernel):
 
 class Gaussian(StyleKernel):
     """k = exp(-||x - y||^2 / (2 sigma^2)) on `samples` random positions per image (unbiased
-    U-statistic); Z = 1. sigma^2 is fixed once from the style image: 'mean' (Li et al.: the mean
-    squared distance between sampled style vectors), 'median' (the median heuristic), or a number.
+    U-statistic); Z = 1. sigma^2 is fixed once per layer from the style image's features: 'mean'
+    (Li et al.: the mean squared distance between sampled style vectors), 'median' (the median
+    heuristic), either times `scale` (to widen or narrow every layer's kernel by one factor), or a
+    number, the same for every layer.
     """
 
-    def __init__(self, bandwidth: str | float = "mean", samples: int = 1024, generator=None):
+    def __init__(self, bandwidth: str | float = "mean", samples: int = 1024, generator=None, scale: float = 1.0):
         if isinstance(bandwidth, str) and bandwidth not in ("mean", "median"):
             raise ValueError(f"bandwidth must be 'mean', 'median' or a number, got {bandwidth!r}")
         if not isinstance(bandwidth, str) and not bandwidth > 0:
             raise ValueError(f"a numeric bandwidth sigma^2 must be > 0, got {bandwidth!r}")
-        self.bandwidth, self.samples, self.generator = bandwidth, samples, generator
-        self.name = f"Gaussian ({bandwidth})" if isinstance(bandwidth, str) else f"Gaussian (sigma^2={bandwidth:g})"
+        if not scale > 0 or (not isinstance(bandwidth, str) and scale != 1.0):
+            raise ValueError(f"scale multiplies the 'mean' or 'median' bandwidth and must be > 0, got {scale!r}")
+        self.bandwidth, self.samples, self.generator, self.scale = bandwidth, samples, generator, float(scale)
+        if not isinstance(bandwidth, str):
+            self.name = f"Gaussian (sigma^2={bandwidth:g})"
+        else:
+            self.name = f"Gaussian ({bandwidth})" if scale == 1.0 else f"Gaussian ({scale:g} x {bandwidth})"
 
     def prepare(self, style_features):
         s = samples(style_features)
@@ -163,7 +170,7 @@ class Gaussian(StyleKernel):
             subset = s[_pick(s.shape[0], self.samples, self.generator, s.device)]
             d = squared_distances(subset, subset)
             off_diagonal = d[~torch.eye(d.shape[0], dtype=torch.bool, device=d.device)]
-            sigma2 = off_diagonal.mean() if self.bandwidth == "mean" else off_diagonal.median()
+            sigma2 = self.scale * (off_diagonal.mean() if self.bandwidth == "mean" else off_diagonal.median())
         else:
             sigma2 = torch.tensor(float(self.bandwidth))
         return s, float(sigma2)
@@ -230,7 +237,7 @@ class MMDStyleTerm(Term):
     name = "style"
 
     def __init__(self, image: torch.Tensor,
-                 layers: Sequence[str] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+                 layers: Sequence[str] = STYLE_LAYERS,
                  kernel: str | StyleKernel = "polynomial",
                  layer_weights: Mapping[str, float] | Sequence[float] | None = None,
                  weight: float = 1.0):

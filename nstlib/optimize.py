@@ -5,7 +5,7 @@ procedure: start from an image (white noise, the content photo, or the style ima
 loss between its features and fixed targets, and follow the gradient with respect to the pixels.
 Each part of the loss is a *term*:
 
-    ContentTerm(photo, layers=["conv4_2"])         1/2 sum (F - P)^2 per layer       (Eq. 1)
+    ContentTerm(photo, layers=["relu4_2"])         1/2 sum (F - P)^2 per layer       (Eq. 1)
     StyleTerm(painting, layers=[...])              sum_l w_l ||G - A||^2 / (4 N^2)   (Eq. 4-5)
     TVTerm()                                       total variation of the pixels
 
@@ -59,6 +59,11 @@ from .images import as_mask, check_image
 from .losses import (content_loss, gram, guided_gram, layer_guide, layer_weight_dict, style_layer_loss,
                      tv_loss)
 
+# Gatys et al. 2016's layers (Sec. 2-3), the rectified responses (the Caffe model's in-place ReLU;
+# nstlib.features): content on conv4_2's, style on conv1_1's ... conv5_1's; every term's default
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.1}  # Adam: in logit units, ~0.025 in pixel units mid-range
 EPS = 1e-3  # the start image is clipped to [EPS, 1 - EPS] before the logit
@@ -90,7 +95,7 @@ class ContentTerm(Term):
 
     name = "content"
 
-    def __init__(self, image: torch.Tensor, layers: Sequence[str] = ("conv4_2",), weight: float = 1.0):
+    def __init__(self, image: torch.Tensor, layers: Sequence[str] = CONTENT_LAYERS, weight: float = 1.0):
         super().__init__(weight)
         self.image = check_image(image, "content image")
         self.layers = layer_tuple(layers)
@@ -121,7 +126,7 @@ class StyleTerm(Term):
     def __init__(
         self,
         image: torch.Tensor,
-        layers: Sequence[str] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+        layers: Sequence[str] = STYLE_LAYERS,
         layer_weights: Mapping[str, float] | Sequence[float] | None = None,
         weight: float = 1.0,
         mask: torch.Tensor | None = None,

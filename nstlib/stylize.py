@@ -38,10 +38,10 @@ import torch.nn.functional as F
 from . import color, runtime
 from .features import VGGFeatures, load_vgg
 from .images import MIN_SIDE, as_mask, check_image, load_image, load_mask, resize
-from .optimize import OPTIMIZERS, ContentTerm, Result, StyleTerm, Term, TVTerm, initial_image, optimize_scales
+from .optimize import (CONTENT_LAYERS, OPTIMIZERS, STYLE_LAYERS, ContentTerm, Result, StyleTerm, Term, TVTerm,
+                       initial_image, optimize_scales)
 from .runtime import get_device
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 REFERENCE_AREA = 512 * 512  # content_weight is stated for an image of this many pixels
 COLOR_MODES = color.PRESERVE_COLORS  # preserve_colors: None, 'luminance' or 'histogram'
 INITS = ("content", "noise", "style")
@@ -49,12 +49,12 @@ INITS = ("content", "noise", "style")
 # every default in one place; explicit arguments to stylize() override the preset's
 PRESETS = {
     # the course: VGG-16 with the original Caffe weights, max pooling, weights chosen in notebook 03
-    "course": dict(arch="vgg16", weights="caffe", pooling="max", content_layers=("relu4_2",),
+    "course": dict(arch="vgg16", weights="caffe", pooling="max", content_layers=CONTENT_LAYERS,
                    style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3, tv_weight=0.0),
-    # Gatys et al. 2016: VGG-19, average pooling (Sec. 2), content conv4_2, style conv1_1 ... conv5_1
-    "gatys2016": dict(arch="vgg19", weights="caffe", pooling="avg", content_layers=("conv4_2",),
-                      style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
-                      content_weight=1.0, style_weight=1e3, tv_weight=0.0),
+    # Gatys et al. 2016: VGG-19, average pooling (Sec. 2), the same layers (the paper's conv4_2 and
+    # conv1_1 ... conv5_1 are rectified in its Caffe model: relu4_2 and relu1_1 ... relu5_1 here)
+    "gatys2016": dict(arch="vgg19", weights="caffe", pooling="avg", content_layers=CONTENT_LAYERS,
+                      style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3, tv_weight=0.0),
 }
 
 
@@ -125,8 +125,8 @@ def stylize(
     init: 'content', 'noise' or 'style'. scales: smaller longer sides to optimise at first,
         ascending, each result upsampled to initialise the next (coarse-to-fine, Gatys 2017 Sec. 6).
     style_scale: the style image's longer side relative to `max_size`.
-    preset: 'course' (VGG-16, Caffe, max pooling) or 'gatys2016' (VGG-19, avg pooling, conv
-        layers); arch and pooling override it.
+    preset: 'course' (VGG-16, Caffe, max pooling) or 'gatys2016' (VGG-19, avg pooling); both
+        use the paper's layers; arch and pooling override it.
     vgg: an extractor to reuse across calls (it then decides the network, not preset/arch/pooling);
         device: default the extractor's, else the best available; seed: of the noise start.
     progress, callback(step, image, losses), callback_every: as in `optimize_image`, per scale.

@@ -211,11 +211,27 @@ def test_gaussian_bandwidths():
     assert Gaussian(2, samples=1000).prepare(s)[1] == 2.0
 
 
+def test_gaussian_scale_multiplies_each_layers_own_bandwidth():
+    """scale widens every layer's heuristic bandwidth by one factor: each layer keeps its own rule."""
+    for shape in SHAPES[:2]:
+        _, s = _pair(shape, 8)
+        for rule in ("mean", "median"):
+            _close(Gaussian(rule, samples=1000, scale=4.0).prepare(s)[1], 4.0 * Gaussian(rule, samples=1000).prepare(s)[1])
+    _, s1 = _pair(SHAPES[0], 8)
+    _, s2 = _pair(SHAPES[1], 9)
+    assert Gaussian("mean", samples=1000).prepare(s1)[1] != pytest.approx(Gaussian("mean", samples=1000).prepare(s2)[1])
+    assert Gaussian("mean", scale=0.5).name == "Gaussian (0.5 x mean)"
+
+
 def test_gaussian_rejects_unknown_bandwidth():
     with pytest.raises(ValueError):
         Gaussian(bandwidth="mode")
     with pytest.raises(ValueError):
         Gaussian(bandwidth="Mean")
+    with pytest.raises(ValueError, match="scale"):
+        Gaussian(bandwidth="mean", scale=0)
+    with pytest.raises(ValueError, match="scale"):
+        Gaussian(bandwidth=2.0, scale=3.0)  # a number is used as is: no factor
 
 
 def test_gaussian_subset_estimator_is_unbiased(monkeypatch):

@@ -41,16 +41,24 @@ def test_nb04_linear_mmd_is_the_distance_of_the_means():
     f = torch.randn(1, 5, 6, 7, generator=gen, dtype=torch.float64)
     s = torch.randn(1, 5, 4, 3, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(nb04.mmd2_linear(f, s), mmd2(samples(f), samples(s), linear_kernel))
+    mean_gap = (f[0].flatten(1).mean(1) - s[0].flatten(1).mean(1)).pow(2).sum()  # the expansion's result
+    torch.testing.assert_close(nb04.mmd2_linear(f, s), mean_gap)
 
 
-def test_nb03_keep_colours_matches_the_library():
-    from nstlib.color import transfer_luminance
+def test_nb03_cholesky_colour_transform_matches_the_library_and_the_constraint():
+    from nstlib.color import colour_statistics, colour_transform
     from notebooks.solutions import nb03
 
     gen = torch.Generator().manual_seed(2)
-    stylized, content = torch.rand(1, 3, 12, 10, generator=gen), torch.rand(1, 3, 12, 10, generator=gen)
-    torch.testing.assert_close(nb03.keep_colours(stylized, content), transfer_luminance(stylized, content),
-                               atol=1e-5, rtol=0)
+    style, content = torch.rand(1, 3, 12, 10, generator=gen), torch.rand(1, 3, 9, 14, generator=gen) ** 2
+    a, b = nb03.cholesky_colour_transform(style, content)
+    a_lib, b_lib = colour_transform(style, content, mode="cholesky", eps=0.0)
+    torch.testing.assert_close(a, a_lib)
+    torch.testing.assert_close(b, b_lib)
+    (mu_s, cov_s), (mu_c, cov_c) = colour_statistics(style), colour_statistics(content)
+    torch.testing.assert_close(a @ cov_s @ a.T, cov_c)  # the painting's covariance becomes the photo's
+    torch.testing.assert_close(a @ mu_s + b, mu_c)
+    assert torch.equal(a, a.tril())  # new red from old red alone: the answer in the notebook
 
 
 def test_nb07_resize_conv_doubles_the_size_without_a_checkerboard():

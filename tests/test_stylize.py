@@ -21,7 +21,8 @@ def photo():
 def test_presets_are_one_argument_away():
     paper = resolve_settings("gatys2016")
     assert (paper["arch"], paper["pooling"]) == ("vgg19", "avg")
-    assert paper["content_layers"] == ("conv4_2",)
+    assert paper["content_layers"] == ("relu4_2",)  # the paper's conv4_2, rectified in place in Caffe
+    assert paper["style_layers"] == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     course = resolve_settings("course", style_weight=5.0, arch=None)
     assert (course["arch"], course["weights"], course["style_weight"]) == ("vgg16", "caffe", 5.0)
     assert course["content_layers"] == ("relu4_2",)

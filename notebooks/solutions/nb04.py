@@ -3,12 +3,19 @@ import torch
 
 
 def mmd2_linear(features: torch.Tensor, style_features: torch.Tensor) -> torch.Tensor:
-    """MMD^2 with the linear kernel k(x, y) = x^T y between the feature vectors (columns) of two
-    (1, N, H, W) feature maps. Expanding the three kernel sums gives ||mean(f) - mean(s)||^2:
-    the linear kernel only compares the average feature vector."""
-    f = features[0].flatten(1)  # (N, M)
+    """MMD^2 with the linear kernel k(x, y) = x^T y between the feature vectors (columns) f_a of one
+    (1, N, H, W) feature map and s_b of the other, from the three kernel sums of its definition:
+
+        MMD^2 = 1/M^2 sum_{a,b} f_a^T f_b + 1/M_s^2 sum_{a,b} s_a^T s_b - 2/(M M_s) sum_{a,b} f_a^T s_b
+
+    Expanded: each double sum of dot products factorises, sum_{a,b} f_a^T f_b = (sum_a f_a)^T (sum_b f_b)
+    = M^2 fbar^T fbar, and likewise the others, so MMD^2 = fbar^T fbar + sbar^T sbar - 2 fbar^T sbar
+    = ||fbar - sbar||^2: the linear kernel compares only the average feature vectors."""
+    f = features[0].flatten(1)  # (N, M): one column per position
     s = style_features[0].flatten(1)  # (N, M_s)
-    return (f.mean(1) - s.mean(1)).pow(2).sum()
+    m, m_s = f.shape[1], s.shape[1]
+    k_ff, k_ss, k_fs = f.T @ f, s.T @ s, f.T @ s  # the kernel matrices: (M, M), (M_s, M_s), (M, M_s)
+    return k_ff.sum() / m**2 + k_ss.sum() / m_s**2 - 2 * k_fs.sum() / (m * m_s)
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma2: float) -> torch.Tensor:
