@@ -255,7 +255,7 @@ def bench_adain(sizes, repeats, device):
 def bench_stylebank(sizes, repeats, device):
     import contextlib
 
-    from nstlib.stylebank import CONTENT_LAYER, StyleBank, parameter_count, style_targets, stylising_losses
+    from nstlib.stylebank import CONTENT_LAYER, StyleBank, style_targets, stylising_losses
     from nstlib.stylebank_training import StyleBankSettings
 
     fast = device.type == "cuda"
@@ -278,7 +278,7 @@ def bench_stylebank(sizes, repeats, device):
     batch = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen).to(device)
     targets = style_targets(vgg, [torch.rand(1, 3, 256, 256, generator=gen)], 256)[0]
     whole = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    bank_only = torch.optim.Adam(model.banks[3].parameters(), lr=cfg.lr)
+    bank_only = torch.optim.Adam(model.style_parameters(3), lr=cfg.lr)
 
     def stylising_step():
         whole.zero_grad(set_to_none=True)
@@ -299,11 +299,11 @@ def bench_stylebank(sizes, repeats, device):
     rows.append(("StyleBank training, stylising step (whole network)", shape, median_ms(stylising_step, repeats, device)))
     rows.append(("StyleBank training, auto-encoder step", shape, median_ms(autoencoder_step, repeats, device)))
     shared = [p for m in (model.encoder, model.decoder) for p in m.parameters()]
-    for p in shared + [p for b in model.banks[:3] for p in b.parameters()]:
+    for p in shared + [p for i in range(3) for p in model.style_parameters(i)]:
         p.requires_grad_(False)  # incremental learning: the auto-encoder and the old banks are frozen
     rows.append(("StyleBank training, incremental step (one new bank)", shape,
                  median_ms(incremental_step, repeats, device)))
-    sizes_kb = (parameter_count(model.banks[0]) * 2 / 1024, sum(p.numel() for p in shared) * 2 / 1024)
+    sizes_kb = (sum(p.numel() for p in model.style_parameters(0)) * 2 / 1024, sum(p.numel() for p in shared) * 2 / 1024)
     return [(what, shape, ms, 1000 / ms) for what, shape, ms in rows], sizes_kb
 
 

@@ -19,7 +19,7 @@
                                                 the training sets with their local state; --verify
                                                 re-hashes every file against its manifest (exit 1 on
                                                 any difference, naming the file); --download fetches
-    python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...]
+    python -m nstlib train-stylebank --run-dir runs/stylebank --style STYLE [STYLE ...] [--content SRC ...] [--precision bf16]
                              [--steps ...] [--export stylebank.pth]
                                                 train a StyleBank, one bank per STYLE; resumes likewise
     python -m nstlib compare -o runs/compare [--methods gatys cnnmrf adain stylebank johnson] [--content C ...]
@@ -358,6 +358,11 @@ def _add_train_stylebank_parser(sub) -> None:
     p.add_argument("--style", nargs="+", required=True, help="style images (files or registry names), one bank each")
     p.add_argument("--content", nargs="+", help="training sets (bsds500), folders, files or registry names "
                    "(default: the registry's photos except those held out for notebooks 05 and 06)")
+    p.add_argument("--paper-decoder", action="store_true",
+                   help="the paper's network exactly: no per-style scales and shifts in the decoder's norms "
+                        "(every style then shares one colour cast, notebook 06)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION or fp32)")
     _add_settings_arguments(p, StyleBankSettings, steps="stylising + auto-encoder steps")
     _add_run_arguments(p, "model")
 
@@ -379,8 +384,9 @@ def train_stylebank_command(args) -> str | None:
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
     runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
-    model = StyleBank(len(args.style), names).to(device)
-    run = train_stylebank(model, content, args.style, vgg, args.run_dir, **_settings(args, StyleBankSettings))
+    model = StyleBank(len(args.style), names, style_norms=not args.paper_decoder).to(device)
+    run = train_stylebank(model, content, args.style, vgg, args.run_dir, precision=args.precision,
+                          **_settings(args, StyleBankSettings))
     curves = ("content", "style", "tv", "reconstruction")
     return _report_training(run, args.export, "StyleBank", lambda: export_stylebank(
         model, args.export, training_summary(run, content, args.style, device, curves=curves)))

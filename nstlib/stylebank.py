@@ -19,6 +19,20 @@ with a 9x9 convolution to RGB without normalisation. Each bank is one 3x3 convol
 128 channels (147k parameters, 0.6 MB in float32: the paper's point is that a style is cheap).
 Reflection padding throughout.
 
+**One change to the paper, for colour** (`style_norms=True`, the default; notebook 06 measures why).
+Each instance norm of the decoder resets every channel's mean and spread to the decoder's own learned
+scale and shift, shared by every style, so whatever per-channel gain or offset a bank produces is
+erased before it reaches the output, and all styles come out with one shared colour cast. With
+`style_norms` every style also owns the scale and shift of the decoder's two instance norms (192
+numbers), as in conditional instance normalisation (Dumoulin et al. 2017, Eq. 5):
+
+    D_i(F) = D(F) with IN(x) -> gamma_i (x - mu(x)) / sigma(x) + beta_i at each decoder norm
+
+A style is then K_i plus (gamma_i, beta_i); the auto-encoder branch keeps the decoder's own. Both
+fusions blend them with the filters: linear fusion takes sum_i w_i gamma_i, region fusion the map
+sum_i M_i gamma_i / sum_i M_i at each norm's resolution (Dumoulin's style mixing, per region).
+`style_norms=False` builds the paper's network exactly (the model shipped before this change).
+
 The stylising branch's loss (Sec. 3.2; `stylising_losses`), a perceptual loss on VGG-16 (the
 course's weights):
 
@@ -87,6 +101,22 @@ def build_decoder() -> nn.Sequential:
                          *_conv(a, 3, 9))
 
 
+def decoder_norm_widths() -> list[int]:
+    """The channel counts of the decoder's instance norms, in order: (64, 32)."""
+    return [m.num_features for m in build_decoder() if isinstance(m, nn.InstanceNorm2d)]
+
+
+class StyleNorms(nn.Module):
+    """One style's scale and shift for every decoder instance norm (gamma_i, beta_i), concatenated:
+    `scale`, `shift` (96,). They start at 1 and 0, the identity affine, as nn.InstanceNorm2d's do."""
+
+    def __init__(self):
+        super().__init__()
+        n = sum(decoder_norm_widths())
+        self.scale = nn.Parameter(torch.ones(n))
+        self.shift = nn.Parameter(torch.zeros(n))
+
+
 def build_bank() -> nn.Sequential:
     """K_i: one 3x3 convolution on the 128-channel feature map, filters only (no bias), so that
     K_i (x) F is linear in F and both fusions below are exact: a bias would add every bank's
@@ -99,7 +129,7 @@ class StyleBank(nn.Module):
     `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], any size (padded to
     multiples of 4 inside, the output cropped back); outputs are not clamped (clamp them to show them)."""
 
-    def __init__(self, n_styles: int, style_names: Sequence[str] | None = None):
+    def __init__(self, n_styles: int, style_names: Sequence[str] | None = None, style_norms: bool = True):
         super().__init__()
         if n_styles < 1:
             raise ValueError(f"n_styles must be >= 1, got {n_styles}")
@@ -108,6 +138,8 @@ class StyleBank(nn.Module):
         self.encoder = build_encoder()
         self.decoder = build_decoder()
         self.banks = nn.ModuleList(build_bank() for _ in range(n_styles))
+        # per style: the decoder norms' scale and shift (see the module docstring); None: the paper's network
+        self.style_norms = nn.ModuleList(StyleNorms() for _ in range(n_styles)) if style_norms else None
         # what each bank learned (registry names or file names), for labels and the widget
         self.style_names = list(style_names) if style_names is not None else [f"style {i}" for i in range(n_styles)]
 
@@ -117,7 +149,10 @@ class StyleBank(nn.Module):
 
     def add_style(self, name: str | None = None) -> int:
         """Append a fresh bank (incremental learning, Sec. 4.2); returns its style id."""
-        self.banks.append(build_bank().to(next(self.parameters()).device))
+        device = next(self.parameters()).device
+        self.banks.append(build_bank().to(device))
+        if self.style_norms is not None:
+            self.style_norms.append(StyleNorms().to(device))
         self.style_names.append(name or f"style {self.n_styles - 1}")
         return self.n_styles - 1
 
@@ -126,6 +161,11 @@ class StyleBank(nn.Module):
         if name not in self.style_names:
             raise ValueError(f"this StyleBank has no style {name!r}; it has {', '.join(self.style_names)}")
         return self.style_names.index(name)
+
+    def style_parameters(self, style_id: int) -> list[nn.Parameter]:
+        """What style `style_id` owns: its bank's filters and, with style_norms, its decoder scales and shifts."""
+        own = list(self.banks[style_id].parameters())
+        return own + list(self.style_norms[style_id].parameters()) if self.style_norms is not None else own
 
     def check_style_id(self, style_id: int) -> None:
         """Raise ValueError unless this model has a bank `style_id`."""
@@ -137,13 +177,44 @@ class StyleBank(nn.Module):
             self.check_style_id(style_id)
         x, (h, w) = _pad_to_multiple_of_4(content)  # (B, 3, H', W'), H' and W' multiples of 4
         features = self.encoder(x)  # E(I): (B, 128, H'/4, W'/4)
-        if style_id is not None:
-            features = self.banks[style_id](features)  # K_i (x) E(I): (B, 128, H'/4, W'/4)
-        return self.decoder(features)[..., :h, :w]  # (B, 3, H', W'), cropped back to (B, 3, H, W)
+        if style_id is None:
+            return self.decoder(features)[..., :h, :w]  # O = D(E(I)), cropped back to (B, 3, H, W)
+        features = self.banks[style_id](features)  # K_i (x) E(I): (B, 128, H'/4, W'/4)
+        weights = [1.0 if i == style_id else 0.0 for i in range(self.n_styles)]
+        return self.decode(features, weights)[..., :h, :w]  # (B, 3, H', W'), cropped back to (B, 3, H, W)
+
+    def decode(self, features: torch.Tensor, style_weights: Sequence[float] | torch.Tensor | None = None) -> torch.Tensor:
+        """D(features). With style_norms and `style_weights`, each decoder norm's scale and shift are
+        sum_i w_i (gamma_i, beta_i): one weight per style (a sequence), or per-pixel weight maps
+        (B, n_styles, H', W') at the padded image's size (region fusion), averaged down to each
+        norm's resolution. Without style_weights, or without style_norms: the decoder's own."""
+        if style_weights is None or self.style_norms is None:
+            return self.decoder(features)
+        scales = torch.stack([n.scale for n in self.style_norms])  # (n_styles, 96)
+        shifts = torch.stack([n.shift for n in self.style_norms])
+        if not torch.is_tensor(style_weights):
+            style_weights = torch.tensor(list(style_weights), dtype=scales.dtype, device=scales.device)
+        x, start = features, 0
+        for layer in self.decoder:
+            if not isinstance(layer, nn.InstanceNorm2d):
+                x = layer(x)
+                continue
+            part = slice(start, start + layer.num_features)
+            start += layer.num_features
+            if style_weights.dim() == 1:  # one blend for the whole image: (C,) -> (1, C, 1, 1)
+                g = (style_weights @ scales[:, part]).view(1, -1, 1, 1)
+                b = (style_weights @ shifts[:, part]).view(1, -1, 1, 1)
+            else:  # per pixel: (B, n, h, w) weights at this norm's resolution -> (B, C, h, w)
+                w = F.interpolate(style_weights, size=x.shape[-2:], mode="area")
+                g = torch.einsum("bnhw,nc->bchw", w, scales[:, part])
+                b = torch.einsum("bnhw,nc->bchw", w, shifts[:, part])
+            x = F.instance_norm(x, eps=layer.eps) * g + b
+        return x
 
     def fuse_linear(self, content: torch.Tensor, blend: Sequence[float]) -> torch.Tensor:
-        """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters blended by
-        `blend`, one weight w_i per style (normalised to sum 1)."""
+        """Linear fusion: decode (sum_i w_i K_i) (x) E(I), with the banks' filters (and, with
+        style_norms, their decoder scales and shifts) blended by `blend`, one weight w_i per style
+        (normalised to sum 1)."""
         blend = [float(w) for w in blend]
         if len(blend) != self.n_styles or any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
             raise ValueError(f"need {self.n_styles} blend weights >= 0, not all 0; got {blend}")
@@ -152,24 +223,49 @@ class StyleBank(nn.Module):
         conv = [bank[1] for bank in self.banks]  # each bank: (pad, conv)
         weight = sum((w / total) * c.weight for w, c in zip(blend, conv))  # (128, 128, 3, 3)
         features = F.pad(self.encoder(x), (1, 1, 1, 1), mode="reflect")
-        return self.decoder(F.conv2d(features, weight))[..., :h, :w]
+        return self.decode(F.conv2d(features, weight), [w / total for w in blend])[..., :h, :w]
 
-    def fuse_regions(self, content: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    def fuse_regions(self, content: torch.Tensor, masks: Sequence[torch.Tensor], feather: float = 0.0) -> torch.Tensor:
         """Region fusion: decode sum_i K_i (x) (M_i o E(I)), one mask per style ((H, W), (1, H, W),
         (1, 1, H, W) or (B, 1, H, W), in [0, 1], at the image's size: checked by `images.as_mask`;
-        an all-zero mask leaves that bank out), downsampled to the feature map by area."""
+        an all-zero mask leaves that bank out), downsampled to the feature map by area. With
+        style_norms the masks also weight each style's decoder scales and shifts, pixel by pixel;
+        masks that sum to 1 everywhere (a partition, or a feathered one) give convex blends.
+        `feather` > 0 blurs every mask with a Gaussian of that standard deviation in pixels first
+        (`feather_masks`), so that the styles cross-fade over a few feature cells instead of meeting
+        at a hard seam."""
         if len(masks) != self.n_styles:
             raise ValueError(f"need one mask per style ({self.n_styles}), got {len(masks)}")
         x, (h, w) = _pad_to_multiple_of_4(content)
         masks = [as_mask(m, like=content, name=f"mask {i + 1}", batch=True, allow_empty=True)
                  for i, m in enumerate(masks)]
+        if not (math.isfinite(feather) and feather >= 0):
+            raise ValueError(f"feather must be a standard deviation in pixels >= 0, got {feather}")
         features = self.encoder(x)
-        fused = 0
-        for bank, m in zip(self.banks, masks):
-            m = m.to(features)
-            m = F.pad(m, (0, x.shape[-1] - w, 0, x.shape[-2] - h), mode="replicate")  # padded like the image
-            fused = fused + bank(features * F.interpolate(m, size=features.shape[-2:], mode="area"))
-        return self.decoder(fused)[..., :h, :w]
+        # padded like the image: (B, n_styles, H', W')
+        maps = torch.cat([F.pad(m.to(features), (0, x.shape[-1] - w, 0, x.shape[-2] - h), mode="replicate")
+                          .expand(x.shape[0], -1, -1, -1) for m in masks], dim=1)
+        maps = feather_masks(maps, feather)
+        small = F.interpolate(maps, size=features.shape[-2:], mode="area")
+        fused = sum(bank(features * small[:, i:i + 1]) for i, bank in enumerate(self.banks))
+        return self.decode(fused, maps)[..., :h, :w]
+
+
+def feather_masks(masks: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Masks (B, n, H, W) blurred by a Gaussian of standard deviation `sigma` px (separable, kernel
+    radius 3 sigma, edges replicated). Blurring is linear, so masks that sum to 1 still do; sigma 0
+    returns them unchanged."""
+    if sigma <= 0:
+        return masks
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=masks.dtype, device=masks.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    b, n, h, w = masks.shape
+    x = masks.reshape(b * n, 1, h, w)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return x.reshape(b, n, h, w)
 
 
 def _pad_to_multiple_of_4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -242,7 +338,8 @@ def export_stylebank(model: StyleBank, path: str | Path, training: dict | None =
 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     path = save_checkpoint(path, {"kind": "stylebank", "widths": list(WIDTHS), "style_names": model.style_names,
-                                  "model": state, "training": training or {}})
+                                  "style_norms": model.style_norms is not None, "model": state,
+                                  "training": training or {}})
     return file_hash(path)
 
 
@@ -254,7 +351,8 @@ def load_stylebank(path: str | Path) -> StyleBank:
     if saved.get("kind") != "stylebank" or saved.get("widths") != list(WIDTHS):
         raise ValueError(f"{path} is not a StyleBank exported by this version of nstlib "
                          f"(kind {saved.get('kind')!r}, widths {saved.get('widths')})")
-    model = StyleBank(len(saved["style_names"]), saved["style_names"])
+    # files written before style_norms existed hold the paper's network
+    model = StyleBank(len(saved["style_names"]), saved["style_names"], style_norms=saved.get("style_norms", False))
     model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
     return model.eval()
 

@@ -18,6 +18,34 @@ def _images(seed, n=2, h=32, w=40):
     return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
+def _randomise_style_norms(model, seed):
+    """Give every style its own decoder scales and shifts (a fresh model's are all 1 and 0, the same
+    as the decoder's own, so a test with them could not tell them apart)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norms in model.style_norms:
+            norms.scale.copy_(0.5 + torch.rand(norms.scale.shape, generator=g))
+            norms.shift.copy_(torch.randn(norms.shift.shape, generator=g))
+    return model
+
+
+def _decoder_with(model, scale, shift):
+    """A copy of the paper's decoder whose instance norms' own affine is (scale, shift), split over
+    the norms in order: conditional instance norm written out layer by layer."""
+    import copy
+
+    decoder, start = copy.deepcopy(model.decoder), 0
+    with torch.no_grad():
+        for layer in decoder:
+            if isinstance(layer, nn.InstanceNorm2d):
+                n = layer.num_features
+                layer.weight.copy_(scale[start:start + n])
+                layer.bias.copy_(shift[start:start + n])
+                start += n
+    assert start == scale.numel() == 96
+    return decoder
+
+
 def test_architecture_follows_the_paper():
     enc, dec = build_encoder(), build_decoder()
     convs = [m for m in enc if isinstance(m, nn.Conv2d)]
@@ -34,7 +62,7 @@ def test_architecture_follows_the_paper():
 
 def test_forward_branches_and_errors():
     torch.manual_seed(0)
-    model = StyleBank(3)
+    model = _randomise_style_norms(StyleBank(3), 4)
     x = _images(1)
     assert model(x, None).shape == model(x, 2).shape == x.shape
     with pytest.raises(ValueError, match="out of range"):
@@ -49,26 +77,64 @@ def test_forward_branches_and_errors():
         model.fuse_regions(odd, [torch.ones(32, 44)] * 3)
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.rand(3, 32, 32), 0)
-    assert model.add_style() == 3 and model.n_styles == 4
+    assert model.add_style() == 3 and model.n_styles == 4 == len(model.style_norms)
 
 
 def test_linear_fusion_one_zero_equals_bank_one_and_is_linear():
     torch.manual_seed(1)
-    model = StyleBank(2).eval()
+    model = _randomise_style_norms(StyleBank(2).eval(), 1)
     x = _images(2)
     with torch.no_grad():
         assert torch.allclose(model.fuse_linear(x, [1, 0]), model(x, 0), atol=1e-5)
         assert torch.allclose(model.fuse_linear(x, [0, 3]), model(x, 1), atol=1e-5)
         f = model.encoder(x)
         mixed = 0.25 * model.banks[0](f) + 0.75 * model.banks[1](f)  # convolution is linear in the filters
-        assert torch.allclose(model.fuse_linear(x, [1, 3]), model.decoder(mixed), atol=1e-5)
+        a, b = model.style_norms  # and the decoder's scales and shifts are blended with the same weights
+        blended = _decoder_with(model, 0.25 * a.scale + 0.75 * b.scale, 0.25 * a.shift + 0.75 * b.shift)
+        assert torch.allclose(model.fuse_linear(x, [1, 3]), blended(mixed), atol=1e-5)
+        paper = StyleBank(2, style_norms=False).eval()  # the paper's network: one decoder for all
+        f = paper.encoder(x)
+        mixed = 0.25 * paper.banks[0](f) + 0.75 * paper.banks[1](f)
+        assert torch.allclose(paper.fuse_linear(x, [1, 3]), paper.decoder(mixed), atol=1e-5)
     with pytest.raises(ValueError, match="weights"):
         model.fuse_linear(x, [1])
 
 
+def test_each_style_owns_the_decoder_norms_scale_and_shift():
+    """D_i(F): the decoder with gamma_i, beta_i in place of its own affine at every instance norm
+    (conditional instance norm, Dumoulin et al. Eq. 5); the auto-encoder branch keeps D's own."""
+    torch.manual_seed(12)
+    model = _randomise_style_norms(StyleBank(3).eval(), 2)
+    x = _images(13)
+    with torch.no_grad():
+        for i in range(3):
+            by_hand = _decoder_with(model, model.style_norms[i].scale, model.style_norms[i].shift)
+            expected = by_hand(model.banks[i](model.encoder(x)))
+            assert torch.allclose(model(x, i), expected, atol=1e-5)
+        assert torch.allclose(model(x, None), model.decoder(model.encoder(x)), atol=1e-6)
+        before = [model(x, i) for i in range(3)] + [model(x, None)]
+        model.style_norms[1].shift[-32:] += 1.0  # style 1's last norm: a brighter or darker output
+        after = [model(x, i) for i in range(3)] + [model(x, None)]
+    assert not torch.allclose(before[1], after[1])  # only style 1 moved
+    assert all(torch.equal(b, a) for k, (b, a) in enumerate(zip(before, after)) if k != 1)
+    assert [p.shape for p in model.style_parameters(0)] == [(128, 128, 3, 3), (96,), (96,)]
+    assert [p.shape for p in StyleBank(1, style_norms=False).style_parameters(0)] == [(128, 128, 3, 3)]
+
+
+def test_the_paper_decoder_erases_a_banks_gain_and_offset():
+    """Why every style shared one colour cast: the decoder's first norm resets each channel's mean
+    and spread, so D(a K(F) + b) = D(K(F)); a style's own scale and shift are what set them now."""
+    torch.manual_seed(14)
+    model = StyleBank(1, style_norms=False).eval()
+    x = _images(15, n=1, h=64, w=64)
+    with torch.no_grad():
+        f = model.banks[0](model.encoder(x))
+        assert (model.decoder(3 * f + 0.5) - model.decoder(f)).abs().max() < 1e-3
+
+
 def test_region_fusion_with_a_full_mask_equals_the_single_style():
     torch.manual_seed(2)
-    model = StyleBank(2).eval()
+    model = _randomise_style_norms(StyleBank(2).eval(), 3)
     x = _images(3)
     ones, zeros = torch.ones(32, 40), torch.zeros(32, 40)
     with torch.no_grad():
@@ -88,6 +154,30 @@ def test_region_fusion_with_a_full_mask_equals_the_single_style():
         fused = model.fuse_regions(x, [per_image, 1 - per_image])
         assert torch.allclose(fused[:1], model(x[:1], 0), atol=1e-5)
         assert torch.allclose(fused[1:], model(x[1:], 1), atol=1e-5)
+
+
+def test_feathered_masks_cross_fade_and_still_sum_to_one():
+    from nstlib.stylebank import feather_masks
+
+    left = torch.zeros(1, 1, 40, 64)
+    left[..., :32] = 1
+    masks = torch.cat([left, 1 - left], dim=1)
+    assert torch.equal(feather_masks(masks, 0), masks)
+    soft = feather_masks(masks, 4.0)
+    assert torch.allclose(soft.sum(1), torch.ones(1, 40, 64), atol=1e-6)  # still a partition
+    row = soft[0, 0, 20]
+    assert row[0] == pytest.approx(1, abs=1e-6) and row[-1] == pytest.approx(0, abs=1e-6)
+    assert 0.4 < row[31] < 0.6 and 0.4 < row[32] < 0.6 and bool((row[1:] <= row[:-1] + 1e-6).all())  # a ramp
+    torch.manual_seed(16)
+    model = _randomise_style_norms(StyleBank(2).eval(), 6)
+    x = _images(17, n=1, h=40, w=64)
+    with torch.no_grad():  # whole-image masks are unchanged by feathering
+        full = model.fuse_regions(x, [torch.ones(40, 64), torch.zeros(40, 64)], feather=3)
+        assert torch.allclose(full, model(x, 0), atol=1e-5)
+        hard = model.fuse_regions(x, [left[0, 0], 1 - left[0, 0]])
+        assert not torch.allclose(model.fuse_regions(x, [left[0, 0], 1 - left[0, 0]], feather=3), hard)
+    with pytest.raises(ValueError, match="feather"):
+        model.fuse_regions(x, [left[0, 0], 1 - left[0, 0]], feather=-1)
 
 
 def test_linear_fusion_takes_the_blend_by_name():
@@ -163,6 +253,7 @@ def test_incremental_training_changes_only_the_new_bank(vgg16, photos, tmp_path)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # encoder, decoder, bank 0 untouched
     assert not torch.equal(after[f"banks.{new}.1.weight"], initial_new_bank)  # the new bank learned
+    assert not torch.equal(after[f"style_norms.{new}.shift"], torch.zeros(96))  # and its decoder shifts
     assert all(b == new for b in run.history["branch"])  # no auto-encoder steps
     assert all(p.requires_grad for p in model.parameters())  # unfrozen again afterwards
 
@@ -185,6 +276,15 @@ def test_resume_matches_an_uninterrupted_run(vgg16, photos, tmp_path):
     with pytest.raises(ValueError, match="other settings"):
         train_stylebank(StyleBank(2), photos, styles, vgg16, tmp_path / "b", steps=6, progress=False,
                         **{**TINY, "T": 3})
+
+
+def test_each_styles_parameters_learn_at_the_scaled_rate(vgg16, photos, tmp_path):
+    model = StyleBank(2)
+    train_stylebank(model, photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=1, progress=False,
+                    lr=2e-3, style_lr_scale=5, **TINY)
+    groups = load_checkpoint(tmp_path / CHECKPOINT)["optimizer"]["param_groups"]
+    shared = len(list(model.encoder.parameters())) + len(list(model.decoder.parameters()))
+    assert [(g["lr"], len(g["params"])) for g in groups] == [(2e-3, shared), (1e-2, 2 * 3)]
 
 
 def test_training_lowers_the_style_loss(vgg16, photos, tmp_path):
@@ -212,7 +312,7 @@ def test_export_in_fp16_and_load_back(tmp_path):
     from nstlib.stylebank import export_stylebank, load_stylebank
 
     torch.manual_seed(8)
-    model = StyleBank(2, ["starry_night", "the_scream"]).eval()
+    model = _randomise_style_norms(StyleBank(2, ["starry_night", "the_scream"]).eval(), 5)
     digest = export_stylebank(model, tmp_path / "sb.pth", {"steps": 7})
     assert len(digest) == 64
     loaded = load_stylebank(tmp_path / "sb.pth")
@@ -226,6 +326,13 @@ def test_export_in_fp16_and_load_back(tmp_path):
     torch.save({"kind": "adain"}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not a StyleBank"):
         load_stylebank(tmp_path / "other.pth")
+    # a file written before style_norms existed (no such entry) holds the paper's network
+    export_stylebank(StyleBank(1, style_norms=False), tmp_path / "paper.pth")
+    saved = load_checkpoint(tmp_path / "paper.pth")
+    del saved["style_norms"]
+    torch.save(saved, tmp_path / "old.pth")
+    assert load_stylebank(tmp_path / "old.pth").style_norms is None
+    assert load_stylebank(tmp_path / "sb.pth").style_norms is not None
 
 
 def test_cli_trains_resumes_and_exports(tmp_path, capsys):
