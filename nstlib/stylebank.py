@@ -330,6 +330,50 @@ def stylising_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Tens
     return {"content": l_content, "style": l_style, "tv": l_tv, "total": total}
 
 
+def held_out_scores(model: StyleBank, vgg: VGGFeatures, photos: Sequence[torch.Tensor],
+                    targets: Sequence[dict[str, torch.Tensor]], paintings: Sequence[torch.Tensor]) -> dict:
+    """How a trained StyleBank does on photos it never saw (issue 20's measures; notebook 06 and
+    tests/test_models.py print and check them). `photos`: (1, 3, H, W) images in [0, 1];
+    `targets`: `style_targets` of the model's paintings, `paintings` the images (for mean colours).
+
+    * 'psnr': per photo, PSNR (dB) of the auto-encoder branch D(E(I)) against I (metrics.psnr);
+    * per photo x style, lists in photo-major order (the model's outputs clamped to [0, 1]):
+      'style_distance' (the course's Gram style loss summed over STYLE_LAYERS, to its own painting),
+      'photo_distance' (the photo's, to the same painting), 'nearest' (the index of the painting
+      whose Gram statistics the output is nearest to), 'colour_to_painting' / 'colour_of_photo' (the
+      Euclidean distance between the output's mean RGB and the painting's, and between the
+      photo's mean RGB and the painting's), 'ssim' (luminance SSIM to the photo, metrics.ssim_luminance);
+    * 'mean_colour': per style, the mean RGB of its outputs over the photos."""
+    from . import metrics
+
+    def distances(image):
+        feats = vgg.extract(image, STYLE_LAYERS)
+        grams = {layer: gram(f.float()) for layer, f in feats.items()}
+        return [sum(float(style_layer_loss(grams[l], t[l])) for l in STYLE_LAYERS) for t in targets]
+
+    mean_rgb = [p.mean((0, 2, 3)) for p in paintings]
+    out = {k: [] for k in ("psnr", "style_distance", "photo_distance", "nearest", "colour_to_painting",
+                           "colour_of_photo", "ssim")}
+    colours = [[] for _ in targets]
+    with torch.no_grad():
+        for photo in photos:
+            out["psnr"].append(metrics.psnr(model(photo, None).clamp(0, 1), photo))
+            photo_d, photo_rgb = distances(photo), photo.mean((0, 2, 3))
+            for i in range(len(targets)):
+                o = model(photo, i).clamp(0, 1)
+                d = distances(o)
+                rgb = o.mean((0, 2, 3))
+                colours[i].append(rgb)
+                out["style_distance"].append(d[i])
+                out["photo_distance"].append(photo_d[i])
+                out["nearest"].append(min(range(len(d)), key=d.__getitem__))
+                out["colour_to_painting"].append(float((rgb - mean_rgb[i]).norm()))
+                out["colour_of_photo"].append(float((photo_rgb - mean_rgb[i]).norm()))
+                out["ssim"].append(float(metrics.ssim_luminance(o, photo)[0]))
+    out["mean_colour"] = [torch.stack(c).mean(0).tolist() for c in colours]
+    return out
+
+
 def export_stylebank(model: StyleBank, path: str | Path, training: dict | None = None) -> str:
     """Save every weight in float16 (half the bytes), the style names and an optional record of
     how it was trained (`models.training_record` reads it back); atomic; returns the sha256."""

@@ -389,3 +389,27 @@ def test_a_resume_with_the_banks_holding_other_paintings_is_refused(vgg16, photo
     run = train_stylebank(StyleBank(2), photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=2,
                           progress=False, **{**TINY, "checkpoint_every": 7})
     assert run.step == 2
+
+
+def test_held_out_scores_on_a_model_that_paints_each_painting(vgg16):
+    """An oracle that returns painting i for style i: its outputs are nearest their own painting, at
+    style distance 0 and colour distance 0; its auto-encoder halves the photo (PSNR known)."""
+    from nstlib.stylebank import held_out_scores
+
+    paintings = [_images(20 + i, n=1, h=48, w=48) * (0.3 + 0.3 * i) for i in range(3)]
+    photos = [_images(30 + i, n=1, h=48, w=48) for i in range(2)]
+
+    class Oracle(torch.nn.Module):
+        def forward(self, content, style_id):
+            return 0.5 * content if style_id is None else paintings[style_id]
+
+    targets = style_targets(vgg16, paintings, 48)
+    r = held_out_scores(Oracle(), vgg16, photos, targets, paintings)
+    assert r["nearest"] == [0, 1, 2] * 2 and max(r["style_distance"]) < 1e-6 * min(r["photo_distance"])
+    assert r["colour_to_painting"] == pytest.approx([0] * 6, abs=1e-6)
+    photo_rgb = [p.mean((0, 2, 3)) for p in photos]
+    expected = [float((photo_rgb[k] - paintings[i].mean((0, 2, 3))).norm()) for k in range(2) for i in range(3)]
+    assert r["colour_of_photo"] == pytest.approx(expected, rel=1e-5)
+    expected_psnr = [float(10 * torch.log10(1 / (0.5 * p).pow(2).mean())) for p in photos]
+    assert r["psnr"] == pytest.approx(expected_psnr, rel=1e-4)
+    assert len(r["ssim"]) == 6 and r["mean_colour"][2] == pytest.approx(paintings[2].mean((0, 2, 3)).tolist(), rel=1e-5)
