@@ -30,6 +30,7 @@ Feed-forward networks (notebooks 05-08)
     stylebank, stylebank_training  StyleBank (Chen et al. 2017)
     cyclegan, cyclegan_training    CycleGAN and pix2pix (Zhu et al. 2017, Isola et al. 2017)
     translation_task               an unpaired task with a known answer; FolderTask (horse2zebra)
+    probe            a linear probe on frozen VGG statistics: is a translation in its target domain? (CycleGAN's FCN score, offline)
     johnson          Johnson et al.'s transform network, conditional instance norm, the ml5 weights
     johnson_training its training, one style or CIN (Johnson et al. 2016, Dumoulin et al. 2017)
     video            stylising a video frame by frame with any feed-forward network; flicker
