@@ -115,3 +115,27 @@ def fit_probe(statistics_a: torch.Tensor, statistics_b: torch.Tensor, l2: float 
     mean, scale = _standardise(s)
     w, b = _fit((s - mean) / scale, y, l2)
     return LinearProbe(w, float(b), mean, scale, l2)
+
+
+def translation_scores(probe: LinearProbe, vgg: VGGFeatures, to_b, to_a, images_a: Sequence[torch.Tensor],
+                       images_b: Sequence[torch.Tensor]) -> dict[str, list[float] | float]:
+    """Issue 21's measure of a two-way translation on held-out images ((1, 3, H, W) in [0, 1]):
+    `to_b`, `to_a` map images of A to B and of B to A (e.g. a CycleGAN's G and F).
+
+    * 'real_accuracy': the probe's accuracy on the real images of both domains;
+    * 'a_called_b': per image of A, p(B | to_b(a)) > 0.5 (1.0 or 0.0): translated As read as B;
+    * 'b_called_a': per image of B, p(B | to_a(b)) < 0.5: translated Bs read as A;
+    * 'ssim_a', 'ssim_b': luminance SSIM between each input and its translation (the layout kept).
+    """
+    from .metrics import ssim_luminance
+
+    with torch.no_grad():
+        fake_b = [to_b(a).clamp(0, 1) for a in images_a]
+        fake_a = [to_a(b).clamp(0, 1) for b in images_b]
+    real = torch.cat([vgg_statistics(vgg, images_a), vgg_statistics(vgg, images_b)])
+    labels = torch.cat([torch.zeros(len(images_a)), torch.ones(len(images_b))])
+    return {"real_accuracy": probe.accuracy(real, labels),
+            "a_called_b": (probe.probability(vgg_statistics(vgg, fake_b)) > 0.5).double().tolist(),
+            "b_called_a": (probe.probability(vgg_statistics(vgg, fake_a)) < 0.5).double().tolist(),
+            "ssim_a": [float(ssim_luminance(y, x)[0]) for x, y in zip(images_a, fake_b)],
+            "ssim_b": [float(ssim_luminance(y, x)[0]) for x, y in zip(images_b, fake_a)]}

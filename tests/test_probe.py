@@ -61,3 +61,22 @@ def test_the_probe_tells_held_out_horses_from_zebras(vgg16):
     assert len(horses) == len(zebras) == 40
     right = probe.accuracy(torch.cat([horses, zebras]), torch.cat([torch.zeros(40), torch.ones(40)]))
     assert right >= 0.9, right
+
+
+def test_translation_scores_of_doing_nothing_and_of_swapping(vgg16):
+    """Two extremes with known answers. 'Translating' by returning the input: the probe calls each
+    translated image what its input is (so a_called_b = 1 - the real As' accuracy), SSIM 1. A
+    translation that returns an image of the other domain: called what that image is."""
+    from nstlib.probe import translation_scores
+
+    g = torch.Generator().manual_seed(3)
+    dark = [torch.rand(1, 3, 32, 32, generator=g) * 0.3 for _ in range(6)]  # domain A: dark noise
+    bright = [0.7 + torch.rand(1, 3, 32, 32, generator=g) * 0.3 for _ in range(6)]  # domain B: bright noise
+    probe = fit_probe(vgg_statistics(vgg16, dark[:5]), vgg_statistics(vgg16, bright[:5]))
+    same = translation_scores(probe, vgg16, lambda x: x, lambda x: x, dark, bright)
+    assert same["real_accuracy"] == 1.0
+    assert same["a_called_b"] == [0.0] * 6 and same["b_called_a"] == [0.0] * 6
+    assert same["ssim_a"] == pytest.approx([1.0] * 6) and same["ssim_b"] == pytest.approx([1.0] * 6)
+    swap = translation_scores(probe, vgg16, lambda x: bright[0], lambda x: dark[0], dark, bright)
+    assert swap["a_called_b"] == [1.0] * 6 and swap["b_called_a"] == [1.0] * 6
+    assert max(swap["ssim_a"]) < 0.5
