@@ -7,6 +7,7 @@
     python benchmarks/run.py --only cyclegan                          # CycleGAN / pix2pix
     python benchmarks/run.py --only johnson                           # Johnson / CIN inference and training
     python benchmarks/run.py --only engine --repeats 7                # nstlib vs textbook designs
+    python benchmarks/run.py --only parity [--parity-steps 300 --out runs/parity]  # bf16 vs fp32 quality
     python benchmarks/run.py --only ddp [--ddp-crop 128 --ddp-steps 20]  # AdaIN training on 1 and 2 processes
 
 What it measures, and why it matters for the course:
@@ -64,6 +65,13 @@ What it measures, and why it matters for the course:
   comparison), and use their own textbook losses (`textbook_gram`: autograd's backward), never
   nstlib's, so that the engine's improvements do not speed up its baselines.
   Ratios are to (b); below 1 is faster than the tutorial.
+* Quality parity of bf16 with fp32 (`--only parity`): notebook 03's six pairs at 256 px, each
+  stylised with `stylize` (course defaults, L-BFGS, `--parity-steps` iterations) in fp32 and with
+  precision='bf16' (the VGG under bfloat16 autocast, channels-last; the image, targets, Grams, loss
+  sums and L-BFGS state in float32). Both results are then scored by the same float32 evaluation of
+  Gatys' Eq. 7 (`stylize.loss_terms`), so a bf16 run is not judged by its own rounded loss; the
+  table gives both totals, their ratio and the wall time of each run, and `--out` receives
+  fp32 | bf16 | 8x their absolute difference per pair, to look at.
 * AdaIN decoder training under torchrun (nstlib.distributed), `python -m nstlib train-adain` with
   real weights on the registry's training images, `--ddp-crop` px crops, a global batch of 4: one process
   with every core, one process with one core, and two processes (gloo on the CPU, NCCL on CUDA,
@@ -555,6 +563,45 @@ def bench_engine(sizes, repeats, device):
     return rows
 
 
+PARITY_PAIRS = (("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("chicago", "woman_with_hat_matisse"),
+                ("sailboat", "shipwreck"), ("chelsea", "la_muse"), ("cornell", "brushstrokes"))  # notebook 03's
+
+
+def fp32_total(vgg, terms, image) -> float:
+    """Gatys' Eq. 7 for `image`, in float32: the terms' weighted sum on the VGG's features."""
+    for t in terms:
+        t.prepare(vgg)
+    layers = tuple(dict.fromkeys(layer for t in terms for layer in t.layers))
+    with torch.no_grad():
+        feats = vgg.extract(image, layers)
+        return float(sum(t.weight * t.value(feats, image) for t in terms))
+
+
+def bench_parity(device, steps: int, size: int, out: str | None):
+    from nstlib.features import load_vgg
+    from nstlib.images import load_image, save_image
+    from nstlib.stylize import loss_terms, resolve_settings, stylize
+
+    vgg = load_vgg(device=device)
+    settings = resolve_settings()
+    rows = []
+    for k, (c, s) in enumerate(PARITY_PAIRS):
+        results = {}
+        for precision in (("fp32", "bf16") if k % 2 == 0 else ("bf16", "fp32")):  # alternate the order
+            results[precision] = stylize(c, s, max_size=size, steps=steps, vgg=vgg, progress=False, precision=precision)
+        content = load_image(c, max_size=size).to(device)
+        style = load_image(s, max_size=size).to(device)
+        terms = loss_terms(content, [style], settings, blend=[1.0])
+        totals = {p: fp32_total(vgg, terms, r.image.to(device)) for p, r in results.items()}
+        rows.append((f"{c} x {s}", results["fp32"].history["total"][-1], results["bf16"].history["total"][-1],
+                     totals["fp32"], totals["bf16"], results["fp32"].seconds, results["bf16"].seconds))
+        if out:
+            a, b = results["fp32"].image.cpu(), results["bf16"].image.cpu()
+            Path(out).mkdir(parents=True, exist_ok=True)
+            save_image(torch.cat([a, b, ((a - b).abs() * 8).clamp(0, 1)], dim=-1), Path(out) / f"{c}_x_{s}.png")
+    return rows
+
+
 def bench_ddp(device, steps: int, crop: int):
     """Steps per second of `train-adain` on 1 and 2 processes (see the module docstring)."""
     import os
@@ -591,10 +638,13 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
-                                                         "cyclegan", "engine", "johnson", "ddp"], default=None)
+                                                         "cyclegan", "engine", "johnson", "ddp", "parity"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     parser.add_argument("--ddp-steps", type=int, default=20, help="timed training steps per run of --only ddp (20)")
     parser.add_argument("--ddp-crop", type=int, default=128, help="crop size of --only ddp's training runs (128)")
+    parser.add_argument("--parity-steps", type=int, default=300, help="L-BFGS iterations per run of --only parity (300)")
+    parser.add_argument("--parity-size", type=int, default=256, help="longer side for --only parity, px (256)")
+    parser.add_argument("--out", default=None, help="--only parity: a folder for the fp32 | bf16 | difference images")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
     print(nstlib.describe(device))
@@ -615,6 +665,17 @@ def main():
         print(f"|{'-' * 46}|{'-' * 11}|{'-' * 16}|{'-' * 8}|")
         for name, size, seconds, ratio in bench_engine(args.sizes, args.repeats, device):
             print(f"| {name:<44} | {size:>9} | {seconds:14.3f} | {ratio:6.2f} |")
+
+    if args.only == "parity":  # about 30 min on a 2-core CPU: only when asked for
+        print(f"\nbf16 against fp32: notebook 03's six pairs at {args.parity_size} px, {args.parity_steps} L-BFGS "
+              "iterations each; totals of Gatys' Eq. 7, the run's own last value and a float32 evaluation of its result")
+        print(f"| {'pair':<32} | {'own fp32':>10} | {'own bf16':>10} | {'fp32 eval: fp32':>15} | {'bf16':>10} "
+              f"| {'bf16 / fp32':>11} | {'s fp32':>7} | {'s bf16':>7} |")
+        print(f"|{'-' * 34}|{'-' * 12}|{'-' * 12}|{'-' * 17}|{'-' * 12}|{'-' * 13}|{'-' * 9}|{'-' * 9}|")
+        for pair, own32, own16, eval32, eval16, s32, s16 in bench_parity(device, args.parity_steps, args.parity_size,
+                                                                          args.out):
+            print(f"| {pair:<32} | {own32:10.4g} | {own16:10.4g} | {eval32:15.4g} | {eval16:10.4g} "
+                  f"| {eval16 / eval32:11.4f} | {s32:7.1f} | {s16:7.1f} |")
 
     if args.only in (None, "stylize"):
         print(f"\nWhole stylisation, tubingen x starry_night, course defaults, {args.stylize_steps} L-BFGS "

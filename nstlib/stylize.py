@@ -135,7 +135,7 @@ def stylize(
     Ctrl-C stops the current scale, skips the rest and returns the best image so far.
 
     The work is three steps: `_load_inputs` (images and masks, once, at the final size),
-    `_optimize_scales` (per scale: `_loss_terms`, then `optimize_image`) and, with 'luminance', the
+    `_optimize_scales` (per scale: `loss_terms`, then `optimize_image`) and, with 'luminance', the
     photo's chroma put back on the result.
     """
     start = time.perf_counter()
@@ -207,7 +207,7 @@ def _load_mask(source, content: torch.Tensor, name: str) -> torch.Tensor:
     return F.interpolate(mask, size=content.shape[-2:], mode="area")
 
 
-def _loss_terms(content: torch.Tensor, styles: Sequence[torch.Tensor], settings: dict, *, blend: Sequence[float],
+def loss_terms(content: torch.Tensor, styles: Sequence[torch.Tensor], settings: dict, *, blend: Sequence[float],
                 masks: Sequence[torch.Tensor] | None = None,
                 style_layer_weights: Sequence[float] | None = None) -> list[Term]:
     """Gatys' Eq. 7 at one scale: alpha L_content + sum_i beta w_i L_style,i (+ lambda_tv TV).
@@ -242,7 +242,7 @@ def _optimize_scales(inputs: _Inputs, sizes: Sequence[int], steps: Sequence[int]
         if preserve_colors == "luminance":  # optimise the luminance channel only (Sec. 5.1)
             styles = [color.match_luminance(x, content) for x in styles]
             content = color.luminance(content)
-        terms = _loss_terms(content, styles, settings, blend=blend, masks=inputs.masks,
+        terms = loss_terms(content, styles, settings, blend=blend, masks=inputs.masks,
                             style_layer_weights=style_layer_weights)
         if previous is None:
             start_image = initial_image(init, content, style=styles[0], seed=seed)
