@@ -269,6 +269,8 @@ _SETTING_HELP = {
                               "the paper)",
     "content_layer": "VGG-16 layer of the feature reconstruction loss",
     "one_style_per_batch": "several styles (CIN): one style per batch instead of one per image",
+    "style_lr_scale": "each style's own parameters learn at lr times this",
+    "clip_grad_norm": "clip each step's gradient norm to this (the history logs it unclipped)",
 }
 _SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32}
 
@@ -292,13 +294,15 @@ def _add_settings_arguments(p, settings_class, **helps: str) -> None:
             parse = _int_at_least(_SETTING_MINIMUM.get(f.name, 1))
         elif types[f.name] is float:
             parse = _positive_float if f.name == "lr" else _nonnegative_float
+        elif types[f.name] == typing.Optional[float]:  # a threshold that None switches off
+            parse = _positive_float
         elif types[f.name] is str and f.name in getattr(settings_class, "CHOICES", {}):
             p.add_argument(flag, choices=settings_class.CHOICES[f.name], default=f.default,
                            help=f"{text} ({f.default})" if text else f"default {f.default}")
             continue
         else:
             raise TypeError(f"{settings_class.__name__}.{f.name}: no command-line type for {types[f.name]}")
-        default = f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+        default = f"{f.default:g}" if isinstance(f.default, float) else "off" if f.default is None else str(f.default)
         p.add_argument(flag, type=parse, default=f.default,
                        help=f"{text} ({default})" if text else f"default {default}")
 

@@ -59,6 +59,12 @@ class StyleBankSettings:
     # 800 steps, 4 styles, 128 px): at 1x every style's outputs kept one mean colour (spread 0.05);
     # at 10x each moved towards its painting's (Starry Night blue-highest, The Scream red-highest)
     style_lr_scale: float = 10.0
+    # clip the global norm of each step's gradient (after the auto-encoder rescaling) to this; None: no
+    # clipping. Every step's norm before clipping is in the history ('grad_norm'), to choose it from.
+    # Measured (issue 20): an unclipped run (bf16, 128 px, batch 4, lr 1e-3) blew up at step ~4,130,
+    # every loss up 1e3-1e5 within 20 steps, after loss spikes at ~3,000 and ~3,500; earlier CPU runs
+    # at batch 2 after 2,000-4,300 steps
+    clip_grad_norm: float | None = None
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -94,7 +100,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     autocast and channels-last, the losses and Adam in float32. `callback(step, values, model)`
     runs after each step. History per step: 'branch' (the style id, or -1 for the auto-encoder),
     'content', 'style', 'tv', 'total', 'reconstruction' (NaN where the step did not compute it),
-    'seconds'."""
+    'grad_norm' (of the trainable parameters' gradient before clipping), 'seconds'."""
     cfg = StyleBankSettings(**settings)
     if len(styles) != model.n_styles:
         raise ValueError(f"{len(styles)} style images for a model with {model.n_styles} banks")
@@ -119,7 +125,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     optimizer = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in ("branch", "content", "style", "tv", "total",
-                                                        "reconstruction", "seconds")}
+                                                        "reconstruction", "grad_norm", "seconds")}
     last_style_grad = None
 
     def state() -> dict:
@@ -160,8 +166,12 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
             if only_styles is None:
                 last_style_grad = float(_grad_norm(shared))
             values = {"branch": float(i), **{k: float(v.detach()) for k, v in parts.items()}}
+        # the step's gradient norm, before clipping: a spike here is what precedes a blow-up
+        values["grad_norm"] = float(_grad_norm(trainable))
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
+        if cfg.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.clip_grad_norm)
         optimizer.step()
         for k in history:
             if k != "seconds":

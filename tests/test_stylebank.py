@@ -413,3 +413,28 @@ def test_held_out_scores_on_a_model_that_paints_each_painting(vgg16):
     expected_psnr = [float(10 * torch.log10(1 / (0.5 * p).pow(2).mean())) for p in photos]
     assert r["psnr"] == pytest.approx(expected_psnr, rel=1e-4)
     assert len(r["ssim"]) == 6 and r["mean_colour"][2] == pytest.approx(paintings[2].mean((0, 2, 3)).tolist(), rel=1e-5)
+
+
+def test_the_gradient_norm_is_logged_and_clipping_bounds_it(vgg16, photos, tmp_path, monkeypatch):
+    """History 'grad_norm' is the step's gradient norm before clipping; with clip_grad_norm the
+    gradient Adam sees is at most that (captured at the optimizer step)."""
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads))))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    torch.manual_seed(17)
+    run = train_stylebank(StyleBank(1), photos, ["starry_night"], vgg16, tmp_path / "free", steps=3,
+                          progress=False, **TINY)
+    assert run.history["grad_norm"] == pytest.approx(seen, rel=1e-4)  # no clipping: the same norms
+    limit = 0.5 * min(seen)
+    torch.manual_seed(17)
+    seen.clear()
+    clipped = train_stylebank(StyleBank(1), photos, ["starry_night"], vgg16, tmp_path / "clipped", steps=3,
+                              progress=False, clip_grad_norm=limit, **TINY)
+    assert clipped.history["grad_norm"][0] == pytest.approx(run.history["grad_norm"][0], rel=1e-4)
+    assert all(n <= limit * (1 + 1e-4) for n in seen)  # what Adam received
