@@ -30,7 +30,8 @@ numbers), as in conditional instance normalisation (Dumoulin et al. 2017, Eq. 5)
 
 A style is then K_i plus (gamma_i, beta_i); the auto-encoder branch keeps the decoder's own. Both
 fusions blend them with the filters: linear fusion takes sum_i w_i gamma_i, region fusion the map
-sum_i M_i gamma_i / sum_i M_i at each norm's resolution (Dumoulin's style mixing, per region).
+sum_i M_i gamma_i at each norm's resolution (Dumoulin's style mixing, per region; masks that sum to
+1 give convex blends).
 `style_norms=False` builds the paper's network exactly (the model shipped before this change).
 
 The stylising branch's loss (Sec. 3.2; `stylising_losses`), a perceptual loss on VGG-16 (the
