@@ -166,12 +166,12 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
             if only_styles is None:
                 last_style_grad = float(_grad_norm(shared))
             values = {"branch": float(i), **{k: float(v.detach()) for k, v in parts.items()}}
-        # the step's gradient norm, before clipping: a spike here is what precedes a blow-up
-        values["grad_norm"] = float(_grad_norm(trainable))
+        # the step's gradient norm, before clipping (a spike here is what precedes a blow-up); an
+        # infinite limit measures it without clipping
+        limit = math.inf if cfg.clip_grad_norm is None else cfg.clip_grad_norm
+        values["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(trainable, limit))
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(f"a loss became non-finite at step {step}: {values}")
-        if cfg.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.clip_grad_norm)
         optimizer.step()
         for k in history:
             if k != "seconds":
