@@ -338,6 +338,9 @@ def held_out_scores(model: StyleBank, vgg: VGGFeatures, photos: Sequence[torch.T
     `targets`: `style_targets` of the model's paintings, `paintings` the images (for mean colours).
 
     * 'psnr': per photo, PSNR (dB) of the auto-encoder branch D(E(I)) against I (metrics.psnr);
+      'psnr_colour_matched': the same after recolouring D(E(I)) to I's colour mean and covariance
+      (color.match_histogram). The encoder's first instance norm erases a photo's exposure and global
+      colour, so the decoder can only guess them: the gap between the two is that guess's cost;
     * per photo x style, lists in photo-major order (the model's outputs clamped to [0, 1]):
       'style_distance' (the course's Gram style loss summed over STYLE_LAYERS, to its own painting),
       'photo_distance' (the photo's, to the same painting), 'nearest' (the index of the painting
@@ -346,6 +349,7 @@ def held_out_scores(model: StyleBank, vgg: VGGFeatures, photos: Sequence[torch.T
       photo's mean RGB and the painting's), 'ssim' (luminance SSIM to the photo, metrics.ssim_luminance);
     * 'mean_colour': per style, the mean RGB of its outputs over the photos."""
     from . import metrics
+    from .color import match_histogram
 
     def distances(image):
         feats = vgg.extract(image, STYLE_LAYERS)
@@ -353,12 +357,14 @@ def held_out_scores(model: StyleBank, vgg: VGGFeatures, photos: Sequence[torch.T
         return [sum(float(style_layer_loss(grams[l], t[l])) for l in STYLE_LAYERS) for t in targets]
 
     mean_rgb = [p.mean((0, 2, 3)) for p in paintings]
-    out = {k: [] for k in ("psnr", "style_distance", "photo_distance", "nearest", "colour_to_painting",
+    out = {k: [] for k in ("psnr", "psnr_colour_matched", "style_distance", "photo_distance", "nearest", "colour_to_painting",
                            "colour_of_photo", "ssim")}
     colours = [[] for _ in targets]
     with torch.no_grad():
         for photo in photos:
-            out["psnr"].append(metrics.psnr(model(photo, None).clamp(0, 1), photo))
+            reconstruction = model(photo, None).clamp(0, 1)
+            out["psnr"].append(metrics.psnr(reconstruction, photo))
+            out["psnr_colour_matched"].append(metrics.psnr(match_histogram(reconstruction, photo), photo))
             photo_d, photo_rgb = distances(photo), photo.mean((0, 2, 3))
             for i in range(len(targets)):
                 o = model(photo, i).clamp(0, 1)
