@@ -271,8 +271,9 @@ _SETTING_HELP = {
     "one_style_per_batch": "several styles (CIN): one style per batch instead of one per image",
     "style_lr_scale": "each style's own parameters learn at lr times this",
     "clip_grad_norm": "clip each step's gradient norm to this (the history logs it unclipped)",
+    "keep_every": "also keep every this many steps' checkpoint in RUN_DIR/kept/; 0: only the latest",
 }
-_SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32}
+_SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32, "keep_every": 0}
 
 
 def _add_settings_arguments(p, settings_class, **helps: str) -> None:

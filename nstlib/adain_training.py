@@ -50,6 +50,7 @@ class TrainSettings:
     style_weight: float = adain_lib.STYLE_LOSS_WEIGHT
     shuffle_style_channels: bool = False  # not in the paper: colour augmentation for small style sets
     checkpoint_every: int = 500
+    keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     sample_every: int = 500
     seed: int = 0
 

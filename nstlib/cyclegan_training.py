@@ -57,6 +57,7 @@ class GANSettings:
     l1_weight: float = L1_WEIGHT  # pix2pix
     pool_size: int = 50
     checkpoint_every: int = 500
+    keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     eval_every: int = 250
     sample_every: int = 500  # a sample grid in run_dir/samples/ every this many steps
     seed: int = 0

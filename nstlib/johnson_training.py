@@ -77,6 +77,7 @@ class JohnsonSettings:
     tv_weight: float = johnson.TV_WEIGHT  # fast-neural-style's -tv_strength 1e-6, for images in [0, 1]
     one_style_per_batch: bool = False  # CIN only: one style for the whole batch instead of one per image
     checkpoint_every: int = 500
+    keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     sample_every: int = 500
     seed: int = 0
     # the values a text setting may take (the command line offers them as choices)

@@ -66,6 +66,7 @@ class StyleBankSettings:
     # at batch 2 after 2,000-4,300 steps
     clip_grad_norm: float | None = None
     checkpoint_every: int = 500
+    keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     seed: int = 0
 
 

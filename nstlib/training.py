@@ -141,13 +141,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 # Settings that do not change the weights a run ends with: the total steps (a resume may extend a
 # run), and how often checkpoints and samples are written (samples come from their own generator).
-FREE_SETTINGS = ("steps", "checkpoint_every", "sample_every")
+FREE_SETTINGS = ("steps", "checkpoint_every", "sample_every", "keep_every")
+KEPT = "kept"  # run_dir/kept/step_NNNNNN.pt: the checkpoints a run keeps (settings keep_every)
 
 
 def check_same_settings(saved: dict, current: dict, path: Path, free: tuple[str, ...] = FREE_SETTINGS) -> None:
     """A checkpoint resumes only the run it came from: every setting except those in `free` (the
-    total number of steps and how often checkpoints and samples are written, by default) must
-    agree."""
+    total number of steps and how often checkpoints and samples are written and kept, by default)
+    must agree."""
     differ = {k: (saved.get(k), v) for k, v in current.items() if k not in free and saved.get(k) != v}
     if differ:
         raise ValueError(f"{path} was made with other settings {differ} (saved, now); use another "
@@ -380,6 +381,9 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
        `rank_state()`, the part each process keeps for itself) with the step, history, settings,
        `same`, data, the number of processes and every RNG every cfg.checkpoint_every steps, on
        Ctrl-C, on SIGTERM (after the step in progress: distributed.stop_at_step_end) and at the end;
+       each one replaces the last, and those of every cfg.keep_every-th step (if the settings have
+       it and it is > 0) are also kept in run_dir/KEPT, so that a run that diverges still has its
+       earlier weights;
     6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg), 'precision' and,
        under torchrun, 'processes').
 
@@ -401,11 +405,21 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
                   restore_rank=restore_rank)
     distributed.broadcast_module(model)
 
+    keep_every = getattr(cfg, "keep_every", 0)
+
+    def keep(step: int) -> None:
+        if keep_every and step % keep_every == 0:  # a hard link: the next checkpoint is a new file (atomic_write)
+            kept = path.parent / KEPT / f"step_{step:06d}.pt"
+            kept.parent.mkdir(exist_ok=True)
+            kept.unlink(missing_ok=True)
+            os.link(path, kept)
+
     def save(step: int) -> Path:
         own = {"rng": rng_state(*generators), **(rank_state() if rank_state is not None else {})}
         if world == 1:
             save_checkpoint(path, {**state(), **own, "step": step, "history": history, "settings": settings,
                                    **same, "data": data, "world_size": 1})
+            keep(step)
             return path
         distributed.check_same_weights(model, step)
         ranks = distributed.gather(own)
@@ -413,6 +427,7 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
             save_checkpoint(path, {**state(), "rng": ranks[0]["rng"], "ranks": ranks, "step": step,
                                    "history": history, "settings": settings, **same, "data": data,
                                    "world_size": world})
+            keep(step)
         distributed.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
         return path
 

@@ -192,3 +192,25 @@ def test_checkpoint_every_does_not_block_a_resume(vgg16, sets, tmp_path):
     run = train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=3, progress=False,
                         **{**TINY, "checkpoint_every": 5, "sample_every": 1})
     assert run.step == 3
+
+
+def test_keep_every_keeps_earlier_checkpoints_that_resume(vgg16, sets, tmp_path):
+    """The rolling checkpoint is replaced at every save; with keep_every the ones written at its
+    multiples stay in run_dir/kept/ (a diverged run keeps its good weights), each a whole checkpoint:
+    copied back as the run's checkpoint, it resumes to the same weights as a straight run."""
+    from nstlib.training import KEPT
+
+    straight = _model(vgg16, 0)
+    train_decoder(straight, *sets, tmp_path / "a", steps=6, progress=False, **TINY)
+    model = _model(vgg16, 0)
+    train_decoder(model, *sets, tmp_path / "b", steps=6, progress=False, **{**TINY, "keep_every": 4})
+    kept = tmp_path / "b" / KEPT
+    assert sorted(p.name for p in kept.iterdir()) == ["step_000004.pt"]  # saves at 2, 4, 6: only 4 is kept
+    assert load_checkpoint(kept / "step_000004.pt")["step"] == 4
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 6
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / CHECKPOINT).write_bytes((kept / "step_000004.pt").read_bytes())
+    resumed = _model(vgg16, 5)
+    train_decoder(resumed, *sets, tmp_path / "c", steps=6, progress=False, **TINY)  # keep_every is free
+    for (k, a), b in zip(straight.decoder.state_dict().items(), resumed.decoder.state_dict().values()):
+        assert torch.equal(a, b), k
