@@ -43,7 +43,7 @@ from .cyclegan import (CYCLE_WEIGHT, IDENTITY_WEIGHT, L1_WEIGHT, CycleGAN, Image
                        cycle_loss, lsgan_loss)
 from . import distributed
 from .images import save_image
-from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
+from .training import Precision, TrainRun, check_run_dir, data_identity, lr_factor, run_training
 
 
 @dataclass
@@ -61,12 +61,6 @@ class GANSettings:
     eval_every: int = 250
     sample_every: int = 500  # a sample grid in run_dir/samples/ every this many steps
     seed: int = 0
-
-
-def lr_factor(step: int, steps: int) -> float:
-    """1 for the first half of the run, then linearly down to 0 at the end."""
-    half = steps // 2
-    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
 
 
 def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:

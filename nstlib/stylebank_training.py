@@ -38,7 +38,7 @@ from . import distributed
 from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
 from .stylebank import CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, StyleBank, style_targets, stylising_losses
-from .training import Precision, TrainRun, check_run_dir, data_identity, run_training
+from .training import Precision, TrainRun, check_run_dir, data_identity, lr_factor, run_training
 
 
 @dataclass
@@ -65,6 +65,10 @@ class StyleBankSettings:
     # every loss up 1e3-1e5 within 20 steps, after loss spikes at ~3,000 and ~3,500; earlier CPU runs
     # at batch 2 after 2,000-4,300 steps
     clip_grad_norm: float | None = None
+    # CycleGAN's schedule (training.lr_factor): every learning rate constant for the first half of the
+    # steps, then linearly to 0 at the end. Measured (issue 20): at a constant rate a clipped run's held-out
+    # measures peaked at ~2,500 steps and then drifted (every style's colours towards one dark green)
+    lr_decay: bool = False
     checkpoint_every: int = 500
     keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     seed: int = 0
@@ -124,6 +128,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     groups = [{"params": [p for p in trainable if id(p) not in own], "lr": cfg.lr},
               {"params": [p for p in trainable if id(p) in own], "lr": cfg.lr * cfg.style_lr_scale}]
     optimizer = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
     generator = torch.Generator().manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in ("branch", "content", "style", "tv", "total",
                                                         "reconstruction", "grad_norm", "seconds")}
@@ -144,6 +149,9 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
         batch = precision.batch(random_crops(content, n, cfg.crop, generator, mine))
         autoencoder_step = only_styles is None and step % (cfg.T + 1) == cfg.T
         optimizer.zero_grad(set_to_none=True)
+        if cfg.lr_decay:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr * lr_factor(step, cfg.steps)
         if autoencoder_step:
             with precision.autocast():
                 reconstructed = model(batch, None)

@@ -145,6 +145,15 @@ FREE_SETTINGS = ("steps", "checkpoint_every", "sample_every", "keep_every")
 KEPT = "kept"  # run_dir/kept/step_NNNNNN.pt: the checkpoints a run keeps (settings keep_every)
 
 
+def lr_factor(step: int, steps: int) -> float:
+    """The learning rate's factor at `step` of a run of `steps`: 1 for the first half, then
+    linearly down to 0 at the end (CycleGAN's schedule, the paper's 100 + 100 epochs; StyleBank's
+    lr_decay). `steps` is free on resume (FREE_SETTINGS), so resuming with another number of steps
+    changes the schedule from there on."""
+    half = steps // 2
+    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
+
+
 def check_same_settings(saved: dict, current: dict, path: Path, free: tuple[str, ...] = FREE_SETTINGS) -> None:
     """A checkpoint resumes only the run it came from: every setting except those in `free` (the
     total number of steps and how often checkpoints and samples are written and kept, by default)

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 from nstlib import data
 from nstlib.cyclegan import CycleGAN, Pix2Pix
-from nstlib.cyclegan_training import lr_factor, train_translation
-from nstlib.training import CHECKPOINT, load_checkpoint
+from nstlib.cyclegan_training import train_translation
+from nstlib.training import CHECKPOINT, load_checkpoint, lr_factor
 from nstlib.datasets import ImageSet
 from nstlib.images import load_image, save_image
 from nstlib.translation_task import (LIFT, MIX, FolderTask, TranslationTask, disjoint, psnr, split_photos,

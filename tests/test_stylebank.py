@@ -440,3 +440,24 @@ def test_the_gradient_norm_is_logged_and_clipping_bounds_it(vgg16, photos, tmp_p
                               progress=False, clip_grad_norm=limit, **TINY)
     assert clipped.history["grad_norm"][0] == pytest.approx(run.history["grad_norm"][0], rel=1e-4)
     assert all(n <= limit * (1 + 1e-4) for n in seen)  # what Adam received
+
+
+def test_lr_decay_keeps_every_group_constant_for_half_the_run_then_falls_to_zero(vgg16, photos, tmp_path, monkeypatch):
+    """lr_decay: each parameter group's rate (shared, and the styles' own at style_lr_scale times it)
+    is its base rate times training.lr_factor(step, steps), seen at each optimizer step."""
+    from nstlib.training import lr_factor
+
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    torch.manual_seed(17)
+    train_stylebank(StyleBank(1), photos, ["starry_night"], vgg16, tmp_path, steps=6, progress=False,
+                    lr_decay=True, **{**TINY, "lr": 2e-3, "style_lr_scale": 5.0})
+    factors = [lr_factor(s, 6) for s in range(6)]
+    assert factors == [1, 1, 1, 1, pytest.approx(2 / 3), pytest.approx(1 / 3)]
+    assert seen == [[pytest.approx(2e-3 * f), pytest.approx(1e-2 * f)] for f in factors]
