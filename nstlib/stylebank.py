@@ -408,12 +408,14 @@ def load_stylebank(path: str | Path) -> StyleBank:
     return model.eval()
 
 
-SHIPPED = "stylebank_4styles"  # name in data/models.tsv
+SHIPPED = "stylebank_4styles"  # name in data/models.tsv: per-style decoder norms
+SHIPPED_PAPER = "stylebank_4styles_paper"  # the paper's network, shipped before (notebook 06 compares them)
 
 
-def pretrained() -> StyleBank:
+def pretrained(paper_decoder: bool = False) -> StyleBank:
     """The StyleBank the project trained and ships (data/models/, hash-checked): one bank per
-    style in `.style_names`, eval mode, on the CPU; move it with `.to(device)`."""
+    style in `.style_names`, eval mode, on the CPU; move it with `.to(device)`. paper_decoder=True:
+    the paper's network (no per-style decoder norms) shipped before, with its shared colour cast."""
     from .models import shipped_model
 
-    return load_stylebank(shipped_model(SHIPPED))
+    return load_stylebank(shipped_model(SHIPPED_PAPER if paper_decoder else SHIPPED))

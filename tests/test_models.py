@@ -129,29 +129,61 @@ def test_the_shipped_adain_decoder_reconstructs_held_out_photos():
     assert len(psnr) == 20 and sum(psnr) / len(psnr) >= 16.5, psnr
 
 
-def test_the_shipped_stylebank_moves_held_out_photos_towards_each_style(vgg16):
-    """Each bank's output on a photo it never trained on is closer to its painting, by the course's
-    Gram style loss (relu1_2..relu4_2), than the photo is; an untrained StyleBank is not."""
+def test_the_paper_network_stylebank_moves_held_out_photos_towards_each_style(vgg16):
+    """The paper's network, shipped before (notebook 06 compares it): each bank's output on a photo
+    it never trained on is closer to its painting, by the course's Gram style loss, than the photo
+    is; an untrained one is not."""
     from nstlib.datasets import HELD_OUT
     from nstlib.images import load_image
-    from nstlib.losses import gram, style_layer_loss
-    from nstlib.stylebank import STYLE_LAYERS, StyleBank, pretrained, style_targets
+    from nstlib.stylebank import StyleBank, held_out_scores, pretrained, style_targets
+
+    model = pretrained(paper_decoder=True)
+    assert model.style_names == ["starry_night", "the_scream", "la_muse", "shipwreck"] and model.style_norms is None
+    record = models.training_record(models.shipped_model("stylebank_4styles_paper"))
+    assert not set(record["content"]) & set(HELD_OUT["content"])
+    photos = [load_image(name, size=128) for name in HELD_OUT["content"]]
+    paintings = [load_image(n, size=128) for n in model.style_names]
+    targets = style_targets(vgg16, model.style_names, 256)
+    torch.manual_seed(0)
+    for bank, bound in ((model, 0.7), (StyleBank(4, style_norms=False).eval(), None)):
+        r = held_out_scores(bank, vgg16, photos, targets, paintings)
+        ratios = [a / b for a, b in zip(r["style_distance"], r["photo_distance"])]  # photo-major
+        for i in range(4):  # measured at the shipped commit: 0.22, 0.56, 0.35, 0.50; untrained > 1.2
+            mine = ratios[i::4]
+            if bound is not None:
+                assert sum(mine) / len(mine) < bound, (model.style_names[i], mine)
+            else:
+                assert min(mine) > 1, (model.style_names[i], mine)
+
+
+def test_the_shipped_stylebank_on_bsds500_test_photos(vgg16):
+    """Issue 20's measures on 20 BSDS500 test photos (the training used train and val) x the four
+    styles, at 256 px. Measured at the shipped commit, per-style norms (the paper's network shipped
+    before in brackets): each output nearest its own painting's Gram statistics in 80 of 80 (57),
+    its distance to it 0.18 of the photo's on average, 0.38 at most (0.40, 0.99); mean colour nearer
+    its painting's than the photo's in 77 of 80 (37); luminance SSIM to the photo 0.28 mean, 0.06
+    at least (0.21, 0.04); auto-encoder 18.1 dB, 22.0 dB after recolouring to the photo's colour
+    statistics (15.0, 21.0). The issue's bars met: >= 90 % nearest, <= 0.5 of the photo's distance;
+    not yet: every colour, SSIM >= 0.3 everywhere, 22 dB."""
+    import statistics
+
+    from nstlib.images import load_image
+    from nstlib.stylebank import held_out_scores, pretrained, style_targets
+    from nstlib.training_sets import dataset_files
 
     model = pretrained()
     assert model.style_names == ["starry_night", "the_scream", "la_muse", "shipwreck"]
+    assert model.style_norms is not None
     record = models.training_record(models.shipped_model("stylebank_4styles"))
-    assert not set(record["content"]) & set(HELD_OUT["content"])
-    targets = style_targets(vgg16, model.style_names, 256)
-    photos = [load_image(name, size=128) for name in HELD_OUT["content"]]
-
-    def distance(image, i):
-        feats = vgg16.extract(image, STYLE_LAYERS)
-        return sum(float(style_layer_loss(gram(feats[l]), targets[i][l])) for l in STYLE_LAYERS)
-
-    torch.manual_seed(0)
-    untrained = StyleBank(4).eval()
-    with torch.no_grad():
-        for i in range(4):  # measured at the shipped commit: 0.22, 0.56, 0.35, 0.50; untrained > 1.2
-            ratios = [distance(model(p, i).clamp(0, 1), i) / distance(p, i) for p in photos]
-            assert sum(ratios) / len(ratios) < 0.7, (model.style_names[i], ratios)
-            assert all(distance(untrained(p, i).clamp(0, 1), i) / distance(p, i) > 1 for p in photos)
+    assert "bsds500" in record["content"] and not any("test" in c for c in record["content"])
+    photos = [load_image(p, size=256) for p in sorted(dataset_files("bsds500", "test"))[::10]]
+    paintings = [load_image(n, size=256) for n in model.style_names]
+    r = held_out_scores(model, vgg16, photos, style_targets(vgg16, model.style_names, 256), paintings)
+    n = len(r["nearest"])
+    assert n == 80
+    ratios = [a / b for a, b in zip(r["style_distance"], r["photo_distance"])]
+    assert sum(a == k % 4 for k, a in enumerate(r["nearest"])) >= 0.95 * n
+    assert statistics.mean(ratios) <= 0.25 and max(ratios) <= 0.5, ratios
+    assert sum(a < b for a, b in zip(r["colour_to_painting"], r["colour_of_photo"])) >= 74
+    assert statistics.mean(r["ssim"]) >= 0.25, r["ssim"]
+    assert statistics.mean(r["psnr"]) >= 17.5 and statistics.mean(r["psnr_colour_matched"]) >= 21.5
