@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -421,7 +422,10 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
             kept = path.parent / KEPT / f"step_{step:06d}.pt"
             kept.parent.mkdir(exist_ok=True)
             kept.unlink(missing_ok=True)
-            os.link(path, kept)
+            try:
+                os.link(path, kept)
+            except OSError:  # a file system without hard links (a mounted Google Drive): copy
+                shutil.copyfile(path, kept)
 
     def save(step: int) -> Path:
         own = {"rng": rng_state(*generators), **(rank_state() if rank_state is not None else {})}

@@ -214,3 +214,17 @@ def test_keep_every_keeps_earlier_checkpoints_that_resume(vgg16, sets, tmp_path)
     train_decoder(resumed, *sets, tmp_path / "c", steps=6, progress=False, **TINY)  # keep_every is free
     for (k, a), b in zip(straight.decoder.state_dict().items(), resumed.decoder.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_keep_every_copies_where_hard_links_fail(vgg16, sets, tmp_path, monkeypatch):
+    """On a file system without hard links (a mounted Google Drive) the kept checkpoint is a copy."""
+    import os
+
+    from nstlib.training import KEPT
+
+    def no_links(*args):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    train_decoder(_model(vgg16, 0), *sets, tmp_path, steps=2, progress=False, **{**TINY, "keep_every": 2})
+    assert load_checkpoint(tmp_path / KEPT / "step_000002.pt")["step"] == 2
