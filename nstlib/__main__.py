@@ -267,7 +267,7 @@ _SETTING_HELP = {
     "seed": "seeds everything: the model's initial weights, crops, batches",
     "shuffle_style_channels": "put each style crop's RGB channels in a random order (colour augmentation; not in "
                               "the paper)",
-    "content_layer": "VGG-16 layer of the feature reconstruction loss",
+    "content_layer": "VGG-16 layer of the content (feature reconstruction) loss",
     "one_style_per_batch": "several styles (CIN): one style per batch instead of one per image",
     "style_lr_scale": "each style's own parameters learn at lr times this",
     "clip_grad_norm": "clip each step's gradient norm to this (the history logs it unclipped)",

@@ -301,27 +301,30 @@ def style_targets(vgg: VGGFeatures, styles: Sequence, max_size: int) -> list[dic
 
 def stylising_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Tensor,
                      targets: dict[str, torch.Tensor], content_weight: float = CONTENT_WEIGHT,
-                     style_weight: float = STYLE_WEIGHT, tv_weight: float = TV_WEIGHT) -> dict[str, torch.Tensor]:
+                     style_weight: float = STYLE_WEIGHT, tv_weight: float = TV_WEIGHT,
+                     content_layer: str = CONTENT_LAYER) -> dict[str, torch.Tensor]:
     """The stylising branch's loss (Sec. 3.2) for a batch of outputs O_i (B, 3, H, W) of one style,
     their photos I (B, 3, H, W) and that style's `targets` (from `style_targets`):
 
         L_K = alpha L_content + beta L_style + gamma L_tv
-        L_content = mean (phi(O_i) - phi(I))^2                        phi = VGG at CONTENT_LAYER
+        L_content = mean (phi(O_i) - phi(I))^2        phi = VGG at content_layer (the paper: CONTENT_LAYER)
         L_style   = 1/(L B) sum_b sum_l ||G_l(O_i^b) - G_l(S_i)||_F^2 / (4 N_l^2)   L = len(STYLE_LAYERS)
         L_tv      = mean (O(x+1, y) - O(x, y))^2 + mean (O(x, y+1) - O(x, y))^2
 
     alpha, beta, gamma = content_weight, style_weight, tv_weight. Returns {'content', 'style',
     'tv', 'total'}. Under bf16 autocast VGG runs in bfloat16; the losses are computed in float32."""
     b = output.shape[0]
-    feats = vgg.extract(output, tuple(dict.fromkeys((*STYLE_LAYERS, CONTENT_LAYER))))  # relu4_2 serves both
+    if content_layer not in STYLE_LAYERS:
+        raise ValueError(f"content_layer must be one of {STYLE_LAYERS} (VGG-16 up to {CONTENT_LAYER}), got {content_layer!r}")
+    feats = vgg.extract(output, STYLE_LAYERS)  # the content layer is one of them
     with torch.no_grad():
-        content_target = vgg.extract(content, CONTENT_LAYER)[CONTENT_LAYER]
+        content_target = vgg.extract(content, content_layer)[content_layer]
     autocast = torch.is_autocast_enabled(output.device.type)
     with torch.autocast(output.device.type, enabled=False) if autocast else contextlib.nullcontext():
         if autocast:  # bfloat16 features: compare them in float32
             feats = {k: v.float() for k, v in feats.items()}
             output, content_target = output.float(), content_target.float()
-        l_content = F.mse_loss(feats[CONTENT_LAYER], content_target)
+        l_content = F.mse_loss(feats[content_layer], content_target)
         # gram(...) is (B, N, N): one Gram matrix per output, each compared with the style's (1, N, N)
         l_style = sum(style_layer_loss(gram(feats[l]), targets[l]) for l in STYLE_LAYERS) / (len(STYLE_LAYERS) * b)
         dx = output[..., :, 1:] - output[..., :, :-1]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from . import distributed
 from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
-from .stylebank import CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, StyleBank, style_targets, stylising_losses
+from .stylebank import (CONTENT_LAYER, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT, StyleBank, style_targets,
+                        stylising_losses)
 from .training import Precision, TrainRun, check_run_dir, data_identity, lr_factor, run_training
 
 
@@ -69,9 +70,14 @@ class StyleBankSettings:
     # steps, then linearly to 0 at the end. Measured (issue 20): at a constant rate a clipped run's held-out
     # measures peaked at ~2,500 steps and then drifted (every style's colours towards one dark green)
     lr_decay: bool = False
+    # the VGG-16 layer of L_content; the paper's is relu4_2. A shallower one keeps more of the photo's
+    # structure (Johnson et al. use relu2_2): issue 20's luminance-SSIM bar is what it is for
+    content_layer: str = CONTENT_LAYER
     checkpoint_every: int = 500
     keep_every: int = 0  # also keep the checkpoints written at multiples of this in run_dir/kept/ (0: off)
     seed: int = 0
+    # the values a text setting may take (the command line offers them as choices)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"content_layer": STYLE_LAYERS}
 
 
 def first_step_below(history: dict[str, list[float]], target: float, window: int = 20,
@@ -111,6 +117,8 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
         raise ValueError(f"{len(styles)} style images for a model with {model.n_styles} banks")
     if cfg.T < 1 or cfg.steps < 0 or cfg.crop % 4:
         raise ValueError("T must be >= 1, steps >= 0 and crop a multiple of 4")
+    if cfg.content_layer not in STYLE_LAYERS:
+        raise ValueError(f"content_layer must be one of {STYLE_LAYERS}, got {cfg.content_layer!r}")
     ids = list(range(model.n_styles)) if only_styles is None else list(only_styles)
     for i in ids:
         model.check_style_id(i)
@@ -169,7 +177,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
             i = ids[int(torch.randint(len(ids), (1,), generator=generator))]  # one style per batch
             with precision.autocast():
                 parts = stylising_losses(vgg, model(batch, i), batch, targets[i], cfg.content_weight,
-                                         cfg.style_weight, cfg.tv_weight)
+                                         cfg.style_weight, cfg.tv_weight, cfg.content_layer)
             parts["total"].backward()
             distributed.average_gradients(optimizer)
             if only_styles is None:

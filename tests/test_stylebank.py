@@ -461,3 +461,22 @@ def test_lr_decay_keeps_every_group_constant_for_half_the_run_then_falls_to_zero
     factors = [lr_factor(s, 6) for s in range(6)]
     assert factors == [1, 1, 1, 1, pytest.approx(2 / 3), pytest.approx(1 / 3)]
     assert seen == [[pytest.approx(2e-3 * f), pytest.approx(1e-2 * f)] for f in factors]
+
+
+def test_the_content_layer_setting_moves_the_content_loss_to_that_layer(vgg16, photos, tmp_path):
+    """content_layer: L_content = mean (phi(O) - phi(I))^2 at that VGG-16 layer (the paper's relu4_2 by
+    default), by hand; a layer outside STYLE_LAYERS is refused before any step."""
+    from nstlib.stylebank import CONTENT_LAYER
+
+    torch.manual_seed(3)
+    out, photo = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40)
+    targets = style_targets(vgg16, ["starry_night"], 64)[0]
+    for layer in (CONTENT_LAYER, "relu2_2"):
+        mine = stylising_losses(vgg16, out, photo, targets, content_layer=layer)["content"]
+        by_hand = (vgg16.extract(out, layer)[layer] - vgg16.extract(photo, layer)[layer]).pow(2).mean()
+        assert float(mine) == pytest.approx(float(by_hand), rel=1e-5), layer
+    with pytest.raises(ValueError, match="content_layer must be one of"):
+        stylising_losses(vgg16, out, photo, targets, content_layer="relu5_1")
+    with pytest.raises(ValueError, match="content_layer must be one of"):
+        train_stylebank(StyleBank(1), photos, ["starry_night"], vgg16, tmp_path, steps=1, progress=False,
+                        content_layer="relu3_3", **TINY)
