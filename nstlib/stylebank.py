@@ -299,6 +299,13 @@ def style_targets(vgg: VGGFeatures, styles: Sequence, max_size: int) -> list[dic
     return out
 
 
+def check_content_layer(layer: str) -> str:
+    """`layer` if L_content may use it: one of STYLE_LAYERS (VGG-16 up to CONTENT_LAYER)."""
+    if layer not in STYLE_LAYERS:
+        raise ValueError(f"content_layer must be one of {STYLE_LAYERS} (VGG-16 up to {CONTENT_LAYER}), got {layer!r}")
+    return layer
+
+
 def stylising_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Tensor,
                      targets: dict[str, torch.Tensor], content_weight: float = CONTENT_WEIGHT,
                      style_weight: float = STYLE_WEIGHT, tv_weight: float = TV_WEIGHT,
@@ -314,8 +321,7 @@ def stylising_losses(vgg: VGGFeatures, output: torch.Tensor, content: torch.Tens
     alpha, beta, gamma = content_weight, style_weight, tv_weight. Returns {'content', 'style',
     'tv', 'total'}. Under bf16 autocast VGG runs in bfloat16; the losses are computed in float32."""
     b = output.shape[0]
-    if content_layer not in STYLE_LAYERS:
-        raise ValueError(f"content_layer must be one of {STYLE_LAYERS} (VGG-16 up to {CONTENT_LAYER}), got {content_layer!r}")
+    check_content_layer(content_layer)
     feats = vgg.extract(output, STYLE_LAYERS)  # the content layer is one of them
     with torch.no_grad():
         content_target = vgg.extract(content, content_layer)[content_layer]

@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from . import distributed
 from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
-from .stylebank import (CONTENT_LAYER, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT, StyleBank, style_targets,
-                        stylising_losses)
+from .stylebank import (CONTENT_LAYER, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT, StyleBank,
+                        check_content_layer, style_targets, stylising_losses)
 from .training import Precision, TrainRun, check_run_dir, data_identity, lr_factor, run_training
 
 
@@ -117,8 +117,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
         raise ValueError(f"{len(styles)} style images for a model with {model.n_styles} banks")
     if cfg.T < 1 or cfg.steps < 0 or cfg.crop % 4:
         raise ValueError("T must be >= 1, steps >= 0 and crop a multiple of 4")
-    if cfg.content_layer not in STYLE_LAYERS:
-        raise ValueError(f"content_layer must be one of {STYLE_LAYERS}, got {cfg.content_layer!r}")
+    check_content_layer(cfg.content_layer)  # before any work
     ids = list(range(model.n_styles)) if only_styles is None else list(only_styles)
     for i in ids:
         model.check_style_id(i)
