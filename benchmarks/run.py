@@ -8,6 +8,8 @@
     python benchmarks/run.py --only johnson                           # Johnson / CIN inference and training
     python benchmarks/run.py --only engine --repeats 7                # nstlib vs textbook designs
     python benchmarks/run.py --only parity [--parity-steps 300 --out runs/parity]  # bf16 vs fp32 quality
+    python benchmarks/run.py --only compile --sizes 512                # torch.compile against eager
+    python benchmarks/run.py --only trainers [--trainer-steps 200 --out runs/trainers]  # bf16 vs fp32 training
     python benchmarks/run.py --only ddp [--ddp-crop 128 --ddp-steps 20]  # AdaIN training on 1 and 2 processes
 
 What it measures, and why it matters for the course:
@@ -72,6 +74,27 @@ What it measures, and why it matters for the course:
   Gatys' Eq. 7 (`stylize.loss_terms`), so a bf16 run is not judged by its own rounded loss; the
   table gives both totals, their ratio and the wall time of each run, and `--out` receives
   fp32 | bf16 | 8x their absolute difference per pair, to look at.
+* torch.compile (`--only compile`, inductor): one Gatys evaluation (VGG-16 to relu5_1 with the
+  course's terms, forward + backward to the image) and one AdaIN decoder training step (batch 4,
+  128 px), in fp32 and bf16, eager against compiled, with the first call's time (the compilation).
+  Measured on the developers' 2-core AMD EPYC (AVX-512-bf16), torch 2.13, median of 3:
+      Gatys 512 px   fp32  eager 2.189 s, compiled 2.092 s (1.05x), compiling 38 s
+      Gatys 512 px   bf16  eager 1.207 s, compiled 1.216 s (0.99x), compiling 20 s
+      AdaIN step     fp32  eager 1.131 s, compiled 1.081 s (1.05x), compiling 35 s
+      AdaIN step     bf16  eager 0.616 s, compiled 0.600 s (1.03x), compiling 37 s
+  The time goes to the convolutions, which inductor hands to the same oneDNN kernels as eager; what
+  it fuses (ReLU, casts, the Gram's elementwise work) is a few percent. Under bf16, the default on
+  this CPU, it gains nothing for the engine and 3% for training, while compiling costs 20-40 s and
+  again for every new image size: the library does not use it. Worth re-measuring on CUDA.
+* The trainers in bf16 against fp32 (`--only trainers`): short real runs of `train_decoder` (AdaIN,
+  BSDS500 photos x the registry's paintings), `train_stylebank` (the shipped model's recipe, 4 styles)
+  and `train_translation` (CycleGAN with the paper's 9-block generators on horse2zebra, 128 px crops),
+  each three times: fp32 seed 0, bf16 seed 0, fp32 seed 1. Steps per second from the run's own clock
+  (after 5 warm-up steps); the mean loss in each quarter of the run (CycleGAN: its cycle term, the
+  one that is not a game between networks); and the loss on a fixed batch of 4 BSDS500 test photos
+  after training, computed in float32. bf16 is on the fp32 curve "within noise" when its distance
+  to fp32 seed 0 is no larger than seed 1's, which changes only the seed (initial weights, data
+  order): the last table gives both distances as a ratio (|ratio| <= 1: within noise).
 * AdaIN decoder training under torchrun (nstlib.distributed), `python -m nstlib train-adain` with
   real weights on the registry's training images, `--ddp-crop` px crops, a global batch of 4: one process
   with every core, one process with one core, and two processes (gloo on the CPU, NCCL on CUDA,
@@ -584,7 +607,6 @@ def bench_parity(device, steps: int, size: int, out: str | None):
 
     vgg = load_vgg(device=device)
     settings = resolve_settings()
-    rows = []
     for k, (c, s) in enumerate(PARITY_PAIRS):
         results = {}
         for precision in (("fp32", "bf16") if k % 2 == 0 else ("bf16", "fp32")):  # alternate the order
@@ -593,13 +615,182 @@ def bench_parity(device, steps: int, size: int, out: str | None):
         style = load_image(s, max_size=size).to(device)
         terms = loss_terms(content, [style], settings, blend=[1.0])
         totals = {p: fp32_total(vgg, terms, r.image.to(device)) for p, r in results.items()}
-        rows.append((f"{c} x {s}", results["fp32"].history["total"][-1], results["bf16"].history["total"][-1],
-                     totals["fp32"], totals["bf16"], results["fp32"].seconds, results["bf16"].seconds))
+        row = (f"{c} x {s}", results["fp32"].history["total"][-1], results["bf16"].history["total"][-1],
+               totals["fp32"], totals["bf16"], results["fp32"].seconds, results["bf16"].seconds)
         if out:
             a, b = results["fp32"].image.cpu(), results["bf16"].image.cpu()
             Path(out).mkdir(parents=True, exist_ok=True)
             save_image(torch.cat([a, b, ((a - b).abs() * 8).clamp(0, 1)], dim=-1), Path(out) / f"{c}_x_{s}.png")
+        yield row  # as each pair ends: the whole run takes most of an hour on a 2-core CPU
+
+
+def bench_compile(sizes, repeats, device):
+    """torch.compile against eager (see the module docstring): rows (what, size, precision, first-call
+    seconds of the compiled function, eager median s, compiled median s)."""
+    from nstlib import adain
+
+    vgg = VGGFeatures("vgg16", "caffe", up_to="relu5_1").to(device)
+    layers = tuple(dict.fromkeys(ENGINE_CONTENT + ENGINE_STYLE))
+    rows = []
+
+    def gatys_evaluation(terms):
+        def loss(x):
+            feats = vgg.extract(x, layers)
+            return sum(t.weight * t.value(feats, x) for t in terms)
+        return loss
+
+    def timed(step):
+        def run():
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        first = time.perf_counter() - start
+        return first, median_ms(run, repeats, device) / 1000
+
+    for size in sizes:
+        gen = torch.Generator().manual_seed(0)
+        content = torch.rand(1, 3, size, size, generator=gen).to(device)
+        style = torch.rand(1, 3, size, size, generator=gen).to(device)
+        terms = [ContentTerm(content, ENGINE_CONTENT, weight=1.0), StyleTerm(style, ENGINE_STYLE, weight=1e3)]
+        for t in terms:
+            t.prepare(vgg)
+        for precision in ("fp32", "bf16"):
+            memory = torch.channels_last if precision == "bf16" else torch.contiguous_format
+            vgg.to(memory_format=memory)
+            x = content.clone().contiguous(memory_format=memory).requires_grad_(True)
+            eager = gatys_evaluation(terms)
+            torch._dynamo.reset()
+            compiled = torch.compile(eager)
+
+            def step(fn):
+                def go():
+                    x.grad = None
+                    with runtime.autocast(device, precision):
+                        value = fn(x)
+                    value.backward()
+                return go
+
+            _, eager_s = timed(step(eager))
+            first, compiled_s = timed(step(compiled))
+            rows.append(("Gatys evaluation (VGG-16 to relu5_1, fwd + bwd)", f"{size}x{size}", precision, first,
+                         eager_s, compiled_s))
+        vgg.to(memory_format=torch.contiguous_format)
+    # a trainer's step: AdaIN's decoder losses, forward + backward, at the shipped decoder's setting
+    model = adain.AdaIN(weights=None).to(device)
+    gen = torch.Generator().manual_seed(1)
+    c = torch.rand(4, 3, 128, 128, generator=gen).to(device)
+    s = torch.rand(4, 3, 128, 128, generator=gen).to(device)
+    for precision in ("fp32", "bf16"):
+        memory = torch.channels_last if precision == "bf16" else torch.contiguous_format
+        model.to(memory_format=memory)
+        ci, si = c.contiguous(memory_format=memory), s.contiguous(memory_format=memory)
+        eager = lambda a, b: adain.decoder_losses(model, a, b)["total"]  # noqa: E731
+        torch._dynamo.reset()
+        compiled = torch.compile(eager)
+
+        def train_step(fn):
+            def go():
+                model.decoder.zero_grad(set_to_none=True)
+                with runtime.autocast(device, precision):
+                    value = fn(ci, si)
+                value.backward()
+            return go
+
+        _, eager_s = timed(train_step(eager))
+        first, compiled_s = timed(train_step(compiled))
+        rows.append(("AdaIN decoder training step (fwd + bwd)", "4x128x128", precision, first, eager_s, compiled_s))
     return rows
+
+
+TRAINER_RUNS = (("fp32", 0), ("bf16", 0), ("fp32", 1))  # precision, seed: the seed-1 run measures the noise
+
+
+def bench_trainers(device, steps: int, out: str | None):
+    """Short real runs of the AdaIN, StyleBank and CycleGAN trainers in fp32 and bf16 (see the module
+    docstring). Yields rows (method, precision, seed, steps/s, windowed mean losses, fixed-batch loss) as
+    each run ends, then writes the curves to `out`."""
+    from nstlib import adain, adain_training, cyclegan, cyclegan_training, stylebank, stylebank_training
+    from nstlib.datasets import ImageSet, training_images
+    from nstlib.training_sets import dataset_files
+    from nstlib.translation_task import FolderTask, centre_crop
+
+    windows = [(i * steps // 4, (i + 1) * steps // 4) for i in range(4)]
+    warm_up = min(5, steps // 4)
+    photos = ImageSet("bsds500", 256)
+    held_out = ImageSet(dataset_files("bsds500", "test")[:4], 256)  # the fixed batch: never trained on
+    fixed = torch.stack([centre_crop(held_out[i], 128) for i in range(4)]).to(device)
+    paintings = ["starry_night", "the_scream", "la_muse", "shipwreck"]
+
+    def adain_run(seed, precision, run_dir):
+        runtime.seed_everything(seed)
+        model = adain.AdaIN().to(device)
+        style = ImageSet(training_images("style"), 256)  # the registry's paintings not held out, as train-adain
+        run = adain_training.train_decoder(model, photos, style, run_dir, progress=False, precision=precision,
+                                           steps=steps, batch_size=4, crop=128, load_size=256, seed=seed,
+                                           checkpoint_every=steps, sample_every=10 * steps)
+        g = torch.Generator().manual_seed(99)
+        styles = torch.stack([style.random_crop(128, g) for _ in range(4)]).to(device)
+        with torch.no_grad():
+            return run, float(adain.decoder_losses(model, fixed, styles)["total"])
+
+    def stylebank_run(seed, precision, run_dir):
+        vgg = VGGFeatures("vgg16", "caffe", up_to=stylebank.CONTENT_LAYER).to(device)
+        runtime.seed_everything(seed)
+        model = stylebank.StyleBank(4, paintings).to(device)
+        run = stylebank_training.train_stylebank(  # the shipped model's recipe (data/models.tsv), shorter
+            model, photos, paintings, vgg, run_dir, progress=False, precision=precision, steps=steps, batch_size=4,
+            crop=128, load_size=256, style_size=256, lr=1e-3, style_weight=2.5e-4, style_lr_scale=10,
+            clip_grad_norm=3e7, seed=seed, checkpoint_every=steps)
+        targets = stylebank.style_targets(vgg, paintings, 256)
+        with torch.no_grad():
+            totals = [float(stylebank.stylising_losses(vgg, model(fixed, i), fixed, targets[i], style_weight=2.5e-4)["total"])
+                      for i in range(4)]
+        return run, statistics.mean(totals)
+
+    def cyclegan_run(seed, precision, run_dir):
+        runtime.seed_everything(seed)
+        model = cyclegan.CycleGAN(blocks=9).to(device)  # the paper's 256 px generators, on 128 px crops
+        task = FolderTask.from_dataset("horse2zebra", crop=128, load_size=143, seed=seed)
+        run = cyclegan_training.train_translation(model, task, run_dir, progress=False, precision=precision,
+                                                  steps=steps, seed=seed, checkpoint_every=steps,
+                                                  eval_every=10 * steps, sample_every=10 * steps)
+        with torch.no_grad():  # the cycle term on held-out horses: a measure that is not adversarial
+            return run, float(cyclegan.cycle_loss(model.F(model.G(fixed)), fixed))
+
+    methods = (("AdaIN decoder, batch 4 x 128 px", adain_run, "total"),
+               ("StyleBank 4 styles, batch 4 x 128 px", stylebank_run, "total"),
+               ("CycleGAN (9-block ResNet), batch 1 x 128 px", cyclegan_run, "cycle"))
+    curves = {}
+    for method, run_fn, key in methods:
+        for precision, seed in TRAINER_RUNS:
+            with tempfile.TemporaryDirectory() as run_dir:
+                run, fixed_loss = run_fn(seed, precision, run_dir)
+            seconds, values = run.history["seconds"], np.array(run.history[key], dtype=float)
+            rate = (steps - warm_up) / (seconds[-1] - seconds[warm_up - 1])
+            means = [float(np.nanmean(values[a:b])) for a, b in windows]
+            curves[(method, precision, seed)] = values
+            yield method, precision, seed, rate, means, fixed_loss
+    if out:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.6))
+        for ax, (method, _, key) in zip(axes, methods):
+            for precision, seed in TRAINER_RUNS:
+                v = curves[(method, precision, seed)]
+                ok = ~np.isnan(v)
+                k = max(1, steps // 20)  # a moving mean: single steps are noisier than the differences asked about
+                smooth = np.convolve(np.nan_to_num(v), np.ones(k), "valid") / np.maximum(np.convolve(ok, np.ones(k), "valid"), 1)
+                ax.plot(np.arange(len(smooth)) + k, smooth, label=f"{precision}, seed {seed}")
+            ax.set(title=method, xlabel="step", ylabel=f"{key} loss (moving mean of {k})", yscale="log")
+            ax.legend()
+        fig.tight_layout()
+        Path(out).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(out) / "trainer_curves.png", dpi=100)
 
 
 def bench_ddp(device, steps: int, crop: int):
@@ -638,13 +829,15 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["features", "iteration", "loading", "stylize", "adain", "stylebank",
-                                                         "cyclegan", "engine", "johnson", "ddp", "parity"], default=None)
+                                                         "cyclegan", "engine", "johnson", "ddp", "parity", "trainers", "compile"], default=None)
     parser.add_argument("--stylize-steps", type=int, default=300, help="L-BFGS iterations per scale (300)")
     parser.add_argument("--ddp-steps", type=int, default=20, help="timed training steps per run of --only ddp (20)")
     parser.add_argument("--ddp-crop", type=int, default=128, help="crop size of --only ddp's training runs (128)")
     parser.add_argument("--parity-steps", type=int, default=300, help="L-BFGS iterations per run of --only parity (300)")
     parser.add_argument("--parity-size", type=int, default=256, help="longer side for --only parity, px (256)")
-    parser.add_argument("--out", default=None, help="--only parity: a folder for the fp32 | bf16 | difference images")
+    parser.add_argument("--trainer-steps", type=int, default=200, help="steps per run of --only trainers (200)")
+    parser.add_argument("--out", default=None, help="--only parity: a folder for the fp32 | bf16 | difference images; "
+                                                   "--only trainers: for the loss curves (trainer_curves.png)")
     args = parser.parse_args()
     device = nstlib.get_device(args.device)
     print(nstlib.describe(device))
@@ -666,7 +859,7 @@ def main():
         for name, size, seconds, ratio in bench_engine(args.sizes, args.repeats, device):
             print(f"| {name:<44} | {size:>9} | {seconds:14.3f} | {ratio:6.2f} |")
 
-    if args.only == "parity":  # about 30 min on a 2-core CPU: only when asked for
+    if args.only == "parity":  # 37 min on the developers' 2-core CPU: only when asked for
         print(f"\nbf16 against fp32: notebook 03's six pairs at {args.parity_size} px, {args.parity_steps} L-BFGS "
               "iterations each; totals of Gatys' Eq. 7, the run's own last value and a float32 evaluation of its result")
         print(f"| {'pair':<32} | {'own fp32':>10} | {'own bf16':>10} | {'fp32 eval: fp32':>15} | {'bf16':>10} "
@@ -675,7 +868,39 @@ def main():
         for pair, own32, own16, eval32, eval16, s32, s16 in bench_parity(device, args.parity_steps, args.parity_size,
                                                                           args.out):
             print(f"| {pair:<32} | {own32:10.4g} | {own16:10.4g} | {eval32:15.4g} | {eval16:10.4g} "
-                  f"| {eval16 / eval32:11.4f} | {s32:7.1f} | {s16:7.1f} |")
+                  f"| {eval16 / eval32:11.4f} | {s32:7.1f} | {s16:7.1f} |", flush=True)
+
+    if args.only == "trainers":  # 9 short training runs: only when asked for
+        print(f"\nTrainers in fp32 and bf16 (bfloat16 autocast, channels-last), {args.trainer_steps} steps each, real data; "
+              "mean loss per quarter of the run, and the loss on a fixed batch of BSDS500 test photos after it "
+              "(float32). The seed-1 run differs from seed 0 in initial weights and data order: its distance to "
+              "fp32 seed 0 is the noise that bf16's distance is judged against")
+        print(f"| {'trainer':<44} | {'run':<10} | {'steps / s':>9} | {'loss by quarter of the run':<43} | {'fixed batch':>11} |")
+        print(f"|{'-' * 46}|{'-' * 12}|{'-' * 11}|{'-' * 45}|{'-' * 13}|")
+        rows = []
+        for row in bench_trainers(device, args.trainer_steps, args.out):
+            rows.append(row)
+            method, precision, seed, rate, means, fixed_loss = row
+            quarters = " ".join(f"{m:10.4g}" for m in means)
+            print(f"| {method:<44} | {precision + ', s' + str(seed):<10} | {rate:9.3f} | {quarters:<43} | {fixed_loss:11.4g} |",
+                  flush=True)
+        print("\n| trainer | bf16 / fp32 steps per second | bf16 - fp32, last quarter / noise | fixed batch: bf16 - fp32 / noise |")
+        print("|---|---|---|---|")
+        for i in range(0, len(rows), len(TRAINER_RUNS)):
+            base, half, other = rows[i:i + 3]
+            noise_q, noise_f = abs(other[4][-1] - base[4][-1]), abs(other[5] - base[5])
+            print(f"| {base[0]} | {half[3] / base[3]:.2f} | {(half[4][-1] - base[4][-1]) / noise_q:+.2f} "
+                  f"| {(half[5] - base[5]) / noise_f:+.2f} |")
+
+    if args.only == "compile":  # compiling takes minutes on a 2-core CPU: only when asked for
+        print(f"\ntorch.compile (inductor) against eager, median of {args.repeats} after the first call; "
+              "'first call' includes the compilation")
+        print(f"| {'what':<48} | {'input':>9} | {'precision':>9} | {'first call s':>12} | {'eager s':>8} "
+              f"| {'compiled s':>10} | {'speed-up':>8} |")
+        print(f"|{'-' * 50}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 10}|{'-' * 12}|{'-' * 10}|")
+        for what, size, precision, first, eager_s, compiled_s in bench_compile(args.sizes, args.repeats, device):
+            print(f"| {what:<48} | {size:>9} | {precision:>9} | {first:12.1f} | {eager_s:8.3f} | {compiled_s:10.3f} "
+                  f"| {eager_s / compiled_s:8.2f} |")
 
     if args.only in (None, "stylize"):
         print(f"\nWhole stylisation, tubingen x starry_night, course defaults, {args.stylize_steps} L-BFGS "
