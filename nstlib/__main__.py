@@ -367,7 +367,8 @@ def _add_train_stylebank_parser(sub) -> None:
                    help="the paper's network exactly: no per-style scales and shifts in the decoder's norms "
                         "(every style then shares one colour cast, notebook 06)")
     p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION or fp32)")
+                   help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION, "
+                        "else bf16 where the device runs it natively)")
     _add_settings_arguments(p, StyleBankSettings, steps="stylising + auto-encoder steps")
     _add_run_arguments(p, "model")
 

@@ -67,15 +67,16 @@ def train_decoder(model: adain_lib.AdaIN, content: ImageSet | Sequence, style: I
     """Train `model.decoder` on unpaired crops of `content` and `style` (ImageSets, or folders,
     files and registry names to make them from) until `steps` steps are done in total; resumes
     from run_dir's checkpoint if there is one. Settings: see TrainSettings. `precision` ('fp32' or
-    'bf16', default runtime.precision()): with bf16 the networks run in bfloat16 autocast and
-    channels-last, the losses and Adam in float32; a run may resume in the other precision.
+    'bf16'; default $NSTLIB_PRECISION, else bf16 where the device runs it natively: runtime.
+    BF16_MEASURED): with bf16 the networks run in bfloat16 autocast and channels-last, the losses
+    and Adam in float32; a run may resume in the other precision.
     `callback(step, values, model)` runs after each step. History per step: 'content', 'style',
     'total', 'lr', 'seconds'."""
     cfg = TrainSettings(**settings)
     if cfg.steps < 0 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise ValueError("steps must be >= 0 and checkpoint_every, sample_every >= 1")
     run_dir = check_run_dir(run_dir)
-    precision = Precision(precision, model.encoder.vgg.mean.device)
+    precision = Precision(precision, model.encoder.vgg.mean.device, "adain training")
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     style = style if isinstance(style, ImageSet) else ImageSet(style, cfg.load_size)
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -157,8 +157,9 @@ def train_translation(model: CycleGAN | Pix2Pix, task, run_dir: str | Path, prog
                       precision: str | None = None, **settings) -> TrainRun:
     """Train a CycleGAN on task.unpaired_batch or a Pix2Pix on task.paired_batch until `steps`
     steps are done in total, evaluating task.evaluate(G) every `eval_every` steps; resumes from
-    run_dir's checkpoint. `precision` ('fp32' or 'bf16', default runtime.precision()): with bf16
-    the forward passes run in bfloat16 autocast and channels-last, backward and Adam in float32.
+    run_dir's checkpoint. `precision` ('fp32' or 'bf16'; default $NSTLIB_PRECISION, else fp32 even
+    where bf16 is native: see runtime.BF16_MEASURED): with bf16 the forward passes run in bfloat16
+    autocast and channels-last, backward and Adam in float32.
     `callback(step, values, model)` runs after each step. History: the step's losses per step
     (see `cyclegan_step`, `pix2pix_step`) and 'seconds'; per evaluation 'eval_step' and the task's
     scores ('psnr', 'ssim' when it knows the answer)."""

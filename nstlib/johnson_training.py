@@ -130,7 +130,8 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
     the style images `styles` (registry names, files or (1, 3, H, W) tensors; for CIN in the network's
     style order), with VGG `vgg` (VGG-16 up to at least relu4_3), until `steps` steps are done in total;
     resumes from run_dir's checkpoint if there is one. Settings: see JohnsonSettings. `precision`
-    ('fp32' or 'bf16', default runtime.precision()): see the module docstring. `callback(step, values,
+    ('fp32' or 'bf16', default runtime.precision(): fp32 unless NSTLIB_PRECISION=bf16, since its bf16
+    parity is not measured yet): see the module docstring. `callback(step, values,
     model)` runs after each step. History per step: 'content' (Eq. 2), 'style' (Eq. 4 summed over
     the layers, unweighted), 'tv', 'total' (the weighted sum that is minimised), 'seconds'."""
     cfg = JohnsonSettings(**settings)

@@ -32,11 +32,14 @@ Choices, stated once:
   pixels into the sigmoid's flat tails, where they never recover (we saw the texture loss jump
   from 1e6 to 1e8 at iteration 2 and stay there). line_search=None gives one evaluation per
   iteration for those who want to see that. Adam (lr in logit units) is the alternative.
-* Precision (`precision`, default `runtime.precision()`: fp32 unless NSTLIB_PRECISION=bf16): with
-  'bf16' the VGG runs under bfloat16 autocast in channels-last memory (1.8x faster per evaluation
-  on a 2-core AVX-512-bf16 CPU, `benchmarks/run.py --only engine`), while the logits z, the
-  targets (computed once, in float32), the features once they leave the VGG, the Gram matrices,
-  the loss sums and the optimizer's state stay float32.
+* Precision (`precision`, default `runtime.precision()`: fp32 unless NSTLIB_PRECISION=bf16; `stylize`
+  passes bf16 where the device runs it natively): with 'bf16' the VGG runs under bfloat16 autocast in
+  channels-last memory (1.8x faster per evaluation on a 2-core AVX-512-bf16 CPU, `benchmarks/run.py
+  --only engine`), while the logits z, the targets (computed once, in float32), the features once
+  they leave the VGG, the Gram matrices, the loss sums and the optimizer's state stay float32. bf16
+  is not the default here because a reconstruction's loss should reach ~0, and features with three
+  significant digits put a floor under it (runtime.BF16_MEASURED); a stylisation's loss does not
+  get near that floor.
 * A non-finite loss stops the run with a warning and keeps the last good image; Ctrl-C
   (KeyboardInterrupt) stops it and returns the best image so far. `result.image` is always the
   image with the lowest total loss seen. When that is the start image and the run went uphill
@@ -234,7 +237,7 @@ def optimize_image(
         raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
     if not terms:
         raise ValueError("give at least one loss term (ContentTerm, StyleTerm, TVTerm)")
-    precision = runtime.precision(precision)
+    precision = runtime.precision(precision, vgg.mean.device if vgg is not None else init.device)
     vgg = vgg if vgg is not None else load_vgg(device=init.device)
     device = vgg.mean.device
     layers = list(dict.fromkeys(l for t in terms for l in t.layers))  # union, in order

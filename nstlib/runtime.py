@@ -106,17 +106,35 @@ PRECISION_ENV = "NSTLIB_PRECISION"
 PRECISIONS = ("fp32", "bf16")
 
 
-def precision(requested: str | None = None) -> str:
-    """'fp32' or 'bf16': `requested` if given, else $NSTLIB_PRECISION, else 'fp32'.
+# The methods whose bf16 results were measured against fp32's and found equal (the README's
+# "Precision" tables, `benchmarks/run.py --only parity` and `--only trainers`): where the hardware runs
+# bfloat16 natively, they run in bf16 unless told otherwise. Everything else runs in fp32 unless asked
+# (precision="bf16" or NSTLIB_PRECISION=bf16). Measured and left out: content reconstruction with
+# `optimize_image` (notebook 01, 256 px, 300 L-BFGS iterations: relu1_2 25.0 dB in fp32 and 22.9 dB in
+# bf16 with the loss 11x higher, relu2_2 20.3 and 19.8 dB; relu3_2 and relu4_2 within 0.1 dB and twice
+# as fast: features with 3 significant digits put a floor under a loss that should reach ~0) and
+# CycleGAN training (its cycle loss stayed 4-6x the seed-to-seed spread above fp32's over 200 steps).
+BF16_MEASURED = ("stylize", "adain training", "stylebank training")
+
+
+def precision(requested: str | None = None, device: torch.device | str | None = None,
+              method: str | None = None) -> str:
+    """'fp32' or 'bf16': `requested` if given, else $NSTLIB_PRECISION, else for a `method` in
+    BF16_MEASURED `fast_precision(device)` (bf16 where `device`, default the best available, runs
+    bfloat16 natively), else 'fp32'.
 
     bf16 means: networks run under bfloat16 autocast in channels-last memory, while the optimised
-    image, the loss sums and optimizer state stay float32 (`autocast`). Defaults stay fp32 until
-    quality parity is measured per method; trainers and the GPU kit ask for bf16 explicitly."""
-    value = requested if requested is not None else os.environ.get(PRECISION_ENV, "").strip().lower() or "fp32"
-    if value not in PRECISIONS:
-        source = "precision" if requested is not None else PRECISION_ENV
-        raise ValueError(f"{source} must be one of {PRECISIONS}, got {value!r}")
-    return value
+    image, the loss sums and optimizer state stay float32 (`autocast`)."""
+    if requested is not None:
+        if requested not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {requested!r}")
+        return requested
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if value and value not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV} must be one of {PRECISIONS}, got {value!r}")
+    if method is not None and method not in BF16_MEASURED:  # a misspelt name would silently mean fp32
+        raise ValueError(f"method must be one of {BF16_MEASURED} or None, got {method!r}")
+    return value or (fast_precision(device) if method in BF16_MEASURED else "fp32")
 
 
 def autocast(device: torch.device | str, precision_: str = "fp32"):
@@ -155,8 +173,9 @@ def cpu_name() -> str:
 
 def fast_precision(device: torch.device | str | None = None) -> str:
     """'bf16' where `device` runs bfloat16 natively (a CUDA GPU with bf16; a CPU with AMX or
-    AVX-512-bf16, `cpu_bf16`), else 'fp32' (emulated bf16 is slower than fp32). What a notebook's
-    training runs ask for; `precision()` stays the default everywhere else."""
+    AVX-512-bf16, `cpu_bf16`), else 'fp32' (emulated bf16 is slower than fp32): the default
+    precision of the BF16_MEASURED methods (`precision`), and what notebooks ask for where speed
+    matters more than the last digits."""
     device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
@@ -164,20 +183,23 @@ def fast_precision(device: torch.device | str | None = None) -> str:
 
 
 def precision_note(device: torch.device | str | None = None) -> str:
-    """Which precision runs (`precision()`), where that was chosen, and what the device offers."""
+    """Which precision runs where (`precision`), and why."""
     device = torch.device(device) if device is not None else get_device()
-    chosen = precision()
-    source = f"{PRECISION_ENV}={chosen}" if os.environ.get(PRECISION_ENV, "").strip() else "the default"
+    if os.environ.get(PRECISION_ENV, "").strip():
+        chosen = precision(device=device)
+        return f"{chosen} ({PRECISION_ENV}={chosen})"
+    native = fast_precision(device) == "bf16"
     if device.type == "cuda":
-        offers = "this GPU runs bf16" if torch.cuda.is_bf16_supported() else "this GPU has no bf16"
+        why = "this GPU runs bf16" if native else "this GPU has no bf16"
     elif device.type == "cpu":
         bf16 = cpu_bf16()
-        offers = f"this CPU has {' and '.join(bf16)}" if bf16 else "no bf16 instructions: bf16 would be emulated, slower"
-        if bf16 and chosen == "fp32":  # the README's engine table: 1.7-1.8x for one Gatys evaluation
-            offers += f"; {PRECISION_ENV}=bf16 runs VGG about 1.7x faster"
+        why = f"this CPU has {' and '.join(bf16)}" if bf16 else "no bf16 instructions on this CPU"
     else:
-        offers = f"bf16 on {device.type} is untested"
-    return f"{chosen} ({source}; {offers})"
+        why = f"bf16 on {device.type} is untested"
+    if not native:
+        return f"fp32 (the default: {why})"
+    return (f"bf16 for {', '.join(BF16_MEASURED)}, fp32 elsewhere (the default: {why}; "
+            f"{PRECISION_ENV}=fp32 or bf16 sets one for all)")
 
 
 def describe(device: torch.device | str | None = None) -> str:

@@ -107,8 +107,9 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     """Train `model` on crops of `content` for the style images `styles` (one per bank, same
     order) with the (T+1)-step alternation; resumes from run_dir. only_styles: incremental
     learning of those banks alone (encoder, decoder and the other banks frozen). `precision`
-    ('fp32' or 'bf16', default runtime.precision()): with bf16 StyleBank and VGG run in bfloat16
-    autocast and channels-last, the losses and Adam in float32. `callback(step, values, model)`
+    ('fp32' or 'bf16'; default $NSTLIB_PRECISION, else bf16 where the device runs it natively:
+    runtime.BF16_MEASURED): with bf16 StyleBank and VGG run in bfloat16 autocast and channels-last,
+    the losses and Adam in float32. `callback(step, values, model)`
     runs after each step. History per step: 'branch' (the style id, or -1 for the auto-encoder),
     'content', 'style', 'tv', 'total', 'reconstruction' (NaN where the step did not compute it),
     'grad_norm' (of the trainable parameters' gradient before clipping), 'seconds'."""
@@ -122,7 +123,7 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     for i in ids:
         model.check_style_id(i)
     run_dir = check_run_dir(run_dir)
-    precision = Precision(precision, vgg.mean.device)
+    precision = Precision(precision, vgg.mean.device, "stylebank training")
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
     precision.prepare(vgg)  # before the targets, so that every run computes them with the same layout
     targets = style_targets(vgg, styles, cfg.style_size)

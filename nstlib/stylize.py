@@ -131,7 +131,8 @@ def stylize(
         device: default the extractor's, else the best available; seed: of the noise start.
     progress, callback(step, image, losses), callback_every: as in `optimize_image`, per scale.
     precision: 'fp32' or 'bf16' for the VGG (see `optimize_image`); None: `runtime.precision()`,
-        fp32 unless NSTLIB_PRECISION=bf16.
+        bf16 where the device runs it natively (measured: the loss within 0.6% of fp32's, README),
+        else fp32 (NSTLIB_PRECISION chooses too).
     Ctrl-C stops the current scale, skips the rest and returns the best image so far.
 
     The work is three steps: `_load_inputs` (images and masks, once, at the final size),
@@ -139,7 +140,8 @@ def stylize(
     photo's chroma put back on the result.
     """
     start = time.perf_counter()
-    precision = runtime.precision(precision)  # a bad value fails here, before anything slow
+    if precision is not None:
+        runtime.precision(precision)  # a bad value fails here, before anything slow
     s = resolve_settings(preset, content_layers=content_layers, style_layers=style_layers,
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          arch=arch, pooling=pooling)
@@ -148,6 +150,7 @@ def stylize(
         max_size=max_size, steps=steps, scales=scales, styles=styles, blend=blend, masks=masks,
         preserve_colors=preserve_colors, init=init, optimizer=optimizer, style_scale=style_scale, settings=s)
     device = torch.device(device) if device is not None else (vgg.mean.device if vgg is not None else get_device())
+    precision = runtime.precision(precision, device, "stylize")
     inputs = _load_inputs(content, styles, masks, max_size=max_size, style_scale=style_scale,
                           preserve_colors=preserve_colors, device=device)  # a bad image or mask fails here
     if vgg is None:

@@ -281,9 +281,9 @@ class Precision:
     passes and Adam stay float32 either way (a method's losses cast the features they compare with
     `.float()`). A run may resume in the other precision: it is not one of the compared settings."""
 
-    def __init__(self, precision: str | None, device: torch.device | str):
-        self.name = runtime.precision(precision)
+    def __init__(self, precision: str | None, device: torch.device | str, method: str | None = None):
         self.device = torch.device(device)
+        self.name = runtime.precision(precision, self.device, method)  # method: see runtime.BF16_MEASURED
         self.memory_format = torch.channels_last if self.name == "bf16" else torch.contiguous_format
 
     def autocast(self):

@@ -19,6 +19,19 @@ def vgg16():
     return VGGFeatures("vgg16", "caffe")
 
 
+@pytest.fixture(autouse=True)
+def _vgg16_back_to_the_default_layout(request):
+    """bf16 training (the default where the CPU runs it natively) puts the networks it uses in
+    channels-last memory, in place (training.Precision.prepare). Convolutions then add up in another
+    order (fp32 results differ in the last digits), so after each test that used the session's VGG it
+    goes back to the default layout: no test's result depends on which tests ran before it."""
+    yield
+    if "vgg16" in request.fixturenames:
+        import torch
+
+        request.getfixturevalue("vgg16").to(memory_format=torch.contiguous_format)
+
+
 @pytest.fixture
 def http_server():
     """A fresh tests.http_server.LocalServer on 127.0.0.1 per test, shut down in teardown."""

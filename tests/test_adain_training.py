@@ -3,6 +3,7 @@ and a checkpoint refuses to resume a run with other settings."""
 import pytest
 import torch
 
+from nstlib import runtime
 from nstlib.adain import AdaIN, Encoder
 from nstlib.adain_training import learning_rate, train_decoder
 from nstlib.training import CHECKPOINT, load_checkpoint
@@ -36,6 +37,8 @@ def test_training_lowers_the_loss_and_writes_samples(vgg16, sets, tmp_path):
     assert sum(total[-5:]) < 0.75 * sum(total[:5])  # seeded: 0.62 with the normalised encoder
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000020.jpg", "step_0000040.jpg"]
     assert load_checkpoint(tmp_path / CHECKPOINT)["step"] == 40
+    # the default precision: bf16 where native (measured at parity), recorded with the run
+    assert run.settings["precision"] == runtime.precision(device="cpu", method="adain training")
 
 
 def test_resuming_matches_an_uninterrupted_run(vgg16, sets, tmp_path):

@@ -560,7 +560,7 @@ def test_bf16_runs_only_the_vgg_under_autocast_in_channels_last(vgg16, content, 
     assert len(evaluations) == r.evaluations and all(e == (True, True, {torch.bfloat16}) for e in evaluations)
     assert r.image.dtype == torch.float32 and r.history["total"][-1] < r.history["total"][0]
     seen.clear()
-    _run(noise, [ContentTerm(content, CHEAP)], vgg16, steps=1)  # fp32, the default: no autocast
+    _run(noise, [ContentTerm(content, CHEAP)], vgg16, steps=1, precision="fp32")  # fp32: no autocast
     assert all(e == (False, False, {torch.float32}) for e in seen)
 
 

@@ -159,11 +159,33 @@ def test_describe_says_which_precision_runs_and_why(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "cpuinfo")
     monkeypatch.delenv("NSTLIB_PRECISION", raising=False)
     line = runtime.describe("cpu")
-    assert "| fp32 (the default; this CPU has avx512_bf16; NSTLIB_PRECISION=bf16 runs VGG about 1.7x faster) |" in line
-    monkeypatch.setenv("NSTLIB_PRECISION", "bf16")
-    assert "| bf16 (NSTLIB_PRECISION=bf16; this CPU has avx512_bf16) |" in runtime.describe("cpu")
+    assert ("| bf16 for stylize, adain training, stylebank training, fp32 elsewhere (the default: this CPU has "
+            "avx512_bf16; NSTLIB_PRECISION=fp32 or bf16 sets one for all) |") in line
+    monkeypatch.setenv("NSTLIB_PRECISION", "fp32")
+    assert "| fp32 (NSTLIB_PRECISION=fp32) |" in runtime.describe("cpu")
+    monkeypatch.delenv("NSTLIB_PRECISION")
     (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=""))
-    assert "no bf16 instructions: bf16 would be emulated, slower" in runtime.describe("cpu")
+    assert "| fp32 (the default: no bf16 instructions on this CPU) |" in runtime.describe("cpu")
+
+
+@pytest.mark.parametrize("extra, native", [("avx512_bf16", "bf16"), ("amx_bf16", "bf16"), ("avx512vl", "fp32")])
+def test_bf16_is_the_default_only_for_measured_methods_on_native_hardware(tmp_path, monkeypatch, extra, native):
+    (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=extra))
+    monkeypatch.setattr(runtime, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.delenv("NSTLIB_PRECISION", raising=False)
+    for method in runtime.BF16_MEASURED:
+        assert runtime.precision(device="cpu", method=method) == native
+        assert runtime.precision(device="mps", method=method) == "fp32"
+    assert runtime.precision(device="cpu") == "fp32"  # reconstruction, CycleGAN, ...: not at parity
+    assert runtime.precision("bf16", "cpu") == "bf16" and runtime.precision("fp32", "cpu", "stylize") == "fp32"
+    monkeypatch.setenv("NSTLIB_PRECISION", " FP32 ")  # the environment sets one for all
+    assert runtime.precision(device="cpu", method="stylize") == "fp32"
+    monkeypatch.setenv("NSTLIB_PRECISION", "bf16")
+    assert runtime.precision(device="cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        runtime.precision("", "cpu")
+    with pytest.raises(ValueError, match="method must be one of"):
+        runtime.precision(device="cpu", method="stylise")
 
 
 @pytest.mark.parametrize("extra, expected", [("avx512_bf16", "bf16"), ("amx_bf16", "bf16"), ("avx512vl", "fp32")])

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from nstlib import runtime
 from nstlib.datasets import ImageSet
 from nstlib.losses import gram, style_layer_loss
 from nstlib.stylebank import (StyleBank, build_bank, build_decoder, build_encoder, parameter_count, style_targets,
@@ -221,6 +222,8 @@ def test_alternation_and_gradient_rescaling(vgg16, photos, tmp_path):
                           callback=lambda step, values, model: seen.append(values["branch"]), **TINY)
     assert [b < 0 for b in seen] == [False, False, True] * 2  # T = 2 stylising steps, then the auto-encoder
     assert run.history["reconstruction"][2] > 0
+    # the default precision: bf16 where native (measured at parity), recorded with the run
+    assert run.settings["precision"] == runtime.precision(device="cpu", method="stylebank training")
 
 
 def test_auto_encoder_gradient_is_rescaled_to_the_stylising_gradient(vgg16, photos, tmp_path, monkeypatch):

@@ -162,11 +162,18 @@ def test_the_argument_names_mean_one_thing(photo):
         stylize(photo, "starry_night", preserve_colors=True, **TINY)
 
 
-def test_bf16_precision_is_passed_on_and_recorded(photo):
-    fp32 = stylize(photo, "starry_night", max_size=64, steps=5, progress=False)
+def test_bf16_precision_is_passed_on_and_recorded(photo, monkeypatch):
+    fp32 = stylize(photo, "starry_night", max_size=64, steps=5, progress=False, precision="fp32")
     bf16 = stylize(photo, "starry_night", max_size=64, steps=5, progress=False, precision="bf16")
     assert (fp32.settings["precision"], bf16.settings["precision"]) == ("fp32", "bf16")
     assert bf16.image.dtype == torch.float32 and bf16.image.shape == photo.shape
     assert bf16.history["total"][-1] == pytest.approx(fp32.history["total"][-1], rel=0.05)
     with pytest.raises(ValueError, match="precision"):
         stylize(photo, "starry_night", precision="fp8", **TINY)
+    # the default: bf16 where the CPU runs it natively (measured at parity: runtime.BF16_MEASURED), else fp32
+    from nstlib import runtime
+
+    monkeypatch.delenv("NSTLIB_PRECISION", raising=False)
+    for flags, expected in ((("avx512_bf16",), "bf16"), ((), "fp32")):
+        monkeypatch.setattr(runtime, "cpu_bf16", lambda flags=flags: flags)
+        assert stylize(photo, "starry_night", **TINY).settings["precision"] == expected
