@@ -269,7 +269,7 @@ def mrf_transfer(
 
     stages = optimize_scales(stage, sizes, steps, optimizer=optimizer, line_search=line_search, vgg=vgg,
                              progress=progress, callback=callback,
-                             callback_every=callback_every, precision=runtime.precision(precision, device))
+                             callback_every=callback_every, precision=runtime.precision(precision))
     settings = dict(max_size=max_size, scales=sizes[:-1], steps=steps, content_weight=content_weight,
                     mrf_weight=mrf_weight, tv_weight=tv_weight, mrf_layers=tuple(mrf_layers),
                     content_layers=tuple(content_layers), init=init, device=str(device))

@@ -237,7 +237,7 @@ def optimize_image(
         raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
     if not terms:
         raise ValueError("give at least one loss term (ContentTerm, StyleTerm, TVTerm)")
-    precision = runtime.precision(precision, vgg.mean.device if vgg is not None else init.device)
+    precision = runtime.precision(precision)
     vgg = vgg if vgg is not None else load_vgg(device=init.device)
     device = vgg.mean.device
     layers = list(dict.fromkeys(l for t in terms for l in t.layers))  # union, in order

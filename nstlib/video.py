@@ -275,7 +275,7 @@ class Stylizer:
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str, module: torch.nn.Module,
                  device: torch.device | str = "cpu", precision: str | None = None):
         self.fn, self.name, self.device = fn, name, torch.device(device)
-        self.precision = runtime.precision(precision, self.device)
+        self.precision = runtime.precision(precision)
         self.memory_format = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
         self.module = module.to(self.device, memory_format=self.memory_format).eval()
 
@@ -340,7 +340,7 @@ def load_stylizer(style: str, method: str = "johnson", model: str | Path | None 
     net = adain.pretrained() if model is None else adain.load_decoder(adain.AdaIN(), model)
     net = net.to(device).eval()
     image = load_image(style, max_size=style_size).to(device)
-    with torch.no_grad(), runtime.autocast(device, runtime.precision(precision, device)):
+    with torch.no_grad(), runtime.autocast(device, runtime.precision(precision)):
         style_features = net.encoder(image)  # computed once for the whole clip
 
     def paint(x: torch.Tensor) -> torch.Tensor:
