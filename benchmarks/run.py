@@ -85,7 +85,9 @@ What it measures, and why it matters for the course:
   The time goes to the convolutions, which inductor hands to the same oneDNN kernels as eager; what
   it fuses (ReLU, casts, the Gram's elementwise work) is a few percent. Under bf16, the default on
   this CPU, it gains nothing for the engine and 3% for training, while compiling costs 20-40 s and
-  again for every new image size: the library does not use it. Worth re-measuring on CUDA.
+  again for every new image size: the library does not use it. Worth re-measuring on CUDA. (The
+  compile times above are cold: inductor caches compiled graphs on disk, so a second run of this
+  section on the same machine shows a much shorter first call.)
 * The trainers in bf16 against fp32 (`--only trainers`): short real runs of `train_decoder` (AdaIN,
   BSDS500 photos x the registry's paintings), `train_stylebank` (the shipped model's recipe, 4 styles)
   and `train_translation` (CycleGAN with the paper's 9-block generators on horse2zebra, 128 px crops),
@@ -628,27 +630,36 @@ def bench_compile(sizes, repeats, device):
     """torch.compile against eager (see the module docstring): rows (what, size, precision, first-call
     seconds of the compiled function, eager median s, compiled median s)."""
     from nstlib import adain
+    from nstlib.training import Precision
 
     vgg = VGGFeatures("vgg16", "caffe", up_to="relu5_1").to(device)
     layers = tuple(dict.fromkeys(ENGINE_CONTENT + ENGINE_STYLE))
-    rows = []
+    model = adain.AdaIN(weights=None).to(device)
+    gen = torch.Generator().manual_seed(1)
+    c, s = (torch.rand(4, 3, 128, 128, generator=gen).to(device) for _ in range(2))  # the shipped decoder's setting
 
-    def gatys_evaluation(terms):
-        def loss(x):
-            feats = vgg.extract(x, layers)
-            return sum(t.weight * t.value(feats, x) for t in terms)
-        return loss
+    def eager_vs_compiled(loss, inputs, precision, zero_grad):
+        """(first call of the compiled loss, eager median s, compiled median s) of loss(*inputs) + backward,
+        both run the library's way for `precision` (training.Precision: autocast, memory format)."""
+        def step(fn):
+            def go():
+                zero_grad()
+                with precision.autocast():
+                    value = fn(*inputs)
+                value.backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+            return go
 
-    def timed(step):
-        def run():
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+        torch._dynamo.reset()
+        eager_s = median_ms(step(loss), repeats, device) / 1000
+        compiled = step(torch.compile(loss))
         start = time.perf_counter()
-        run()
+        compiled()
         first = time.perf_counter() - start
-        return first, median_ms(run, repeats, device) / 1000
+        return first, eager_s, median_ms(compiled, repeats, device) / 1000
 
+    rows = []
     for size in sizes:
         gen = torch.Generator().manual_seed(0)
         content = torch.rand(1, 3, size, size, generator=gen).to(device)
@@ -656,51 +667,24 @@ def bench_compile(sizes, repeats, device):
         terms = [ContentTerm(content, ENGINE_CONTENT, weight=1.0), StyleTerm(style, ENGINE_STYLE, weight=1e3)]
         for t in terms:
             t.prepare(vgg)
-        for precision in ("fp32", "bf16"):
-            memory = torch.channels_last if precision == "bf16" else torch.contiguous_format
-            vgg.to(memory_format=memory)
-            x = content.clone().contiguous(memory_format=memory).requires_grad_(True)
-            eager = gatys_evaluation(terms)
-            torch._dynamo.reset()
-            compiled = torch.compile(eager)
 
-            def step(fn):
-                def go():
-                    x.grad = None
-                    with runtime.autocast(device, precision):
-                        value = fn(x)
-                    value.backward()
-                return go
+        def gatys_loss(x):
+            feats = vgg.extract(x, layers)
+            return sum(t.weight * t.value(feats, x) for t in terms)
 
-            _, eager_s = timed(step(eager))
-            first, compiled_s = timed(step(compiled))
-            rows.append(("Gatys evaluation (VGG-16 to relu5_1, fwd + bwd)", f"{size}x{size}", precision, first,
-                         eager_s, compiled_s))
-        vgg.to(memory_format=torch.contiguous_format)
-    # a trainer's step: AdaIN's decoder losses, forward + backward, at the shipped decoder's setting
-    model = adain.AdaIN(weights=None).to(device)
-    gen = torch.Generator().manual_seed(1)
-    c = torch.rand(4, 3, 128, 128, generator=gen).to(device)
-    s = torch.rand(4, 3, 128, 128, generator=gen).to(device)
-    for precision in ("fp32", "bf16"):
-        memory = torch.channels_last if precision == "bf16" else torch.contiguous_format
-        model.to(memory_format=memory)
-        ci, si = c.contiguous(memory_format=memory), s.contiguous(memory_format=memory)
-        eager = lambda a, b: adain.decoder_losses(model, a, b)["total"]  # noqa: E731
-        torch._dynamo.reset()
-        compiled = torch.compile(eager)
-
-        def train_step(fn):
-            def go():
-                model.decoder.zero_grad(set_to_none=True)
-                with runtime.autocast(device, precision):
-                    value = fn(ci, si)
-                value.backward()
-            return go
-
-        _, eager_s = timed(train_step(eager))
-        first, compiled_s = timed(train_step(compiled))
-        rows.append(("AdaIN decoder training step (fwd + bwd)", "4x128x128", precision, first, eager_s, compiled_s))
+        for name in ("fp32", "bf16"):
+            precision = Precision(name, device)
+            precision.prepare(vgg)
+            x = precision.batch(content).requires_grad_(True)
+            rows.append(("Gatys evaluation (VGG-16 to relu5_1, fwd + bwd)", f"{size}x{size}", name,
+                         *eager_vs_compiled(gatys_loss, (x,), precision, lambda: setattr(x, "grad", None))))
+    for name in ("fp32", "bf16"):  # a trainer's step: AdaIN's decoder losses, forward + backward
+        precision = Precision(name, device)
+        precision.prepare(model)
+        rows.append(("AdaIN decoder training step (fwd + bwd)", "4x128x128", name,
+                     *eager_vs_compiled(lambda a, b: adain.decoder_losses(model, a, b)["total"],
+                                        (precision.batch(c), precision.batch(s)), precision,
+                                        lambda: model.decoder.zero_grad(set_to_none=True))))
     return rows
 
 
