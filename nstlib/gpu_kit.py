@@ -408,7 +408,7 @@ def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Pat
                                 callback=_deadline_callback(budget_s, log), **job["settings"])
     g = torch.Generator().manual_seed(job["settings"].get("seed", 0) + 1)  # the trainer's own sample pairs
     crop = job["settings"]["crop"]
-    write_samples(model.to(memory_format=torch.contiguous_format),
+    write_samples(model,  # the trainer hands it back in the default layout
                   [(content.random_crop(crop, g), style.random_crop(crop, g)) for _ in range(4)],
                   out_dir / f"{job['name']}_samples.jpg")
     # load_size is TrainSettings' default, unused with ready ImageSets: record the sizes the sets used
@@ -544,7 +544,7 @@ def _run_johnson(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: P
         trained = train_transform_net(model, content, styles, vgg, run_dir, progress=False, precision=job["precision"],
                                       callback=_deadline_callback(budget_s, log), **job["settings"])
     g = torch.Generator().manual_seed(job["settings"].get("seed", 0) + 1)  # the trainer's own sample crops
-    write_samples(model.to(memory_format=torch.contiguous_format),
+    write_samples(model,  # the trainer hands it back in the default layout
                   [content.random_crop(job["settings"]["crop"], g) for _ in range(4)],
                   out_dir / f"{job['name']}_samples.jpg")
     trained.settings.update(steps=trained.step, load_size=job["sizes"]["content"])

@@ -153,8 +153,8 @@ def train_transform_net(model: johnson.TransformNet, content: ImageSet | Sequenc
     device = vgg.mean.device
     precision = Precision(precision, device)
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
-    precision.prepare(vgg)  # before the targets, so that every run computes them with the same layout
     style_images = [(s if torch.is_tensor(s) else load_image(s, max_size=cfg.style_size)).to(device) for s in styles]
+    precision.prepare(vgg)  # before the targets, so that every run computes them with the same layout
     targets = [johnson.style_targets(vgg, s) for s in style_images]  # per style: layer -> (1, C, C), float32
     weights = layer_style_weights(cfg.style_weight, targets[0])
     loss_vgg = MixedPrecisionVGG(vgg, precision)

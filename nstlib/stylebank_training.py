@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from . import distributed
 from .datasets import ImageSet, random_crops
 from .features import VGGFeatures
+from .images import load_image
 from .stylebank import (CONTENT_LAYER, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT, StyleBank,
                         check_content_layer, style_targets, stylising_losses)
 from .training import Precision, TrainRun, check_run_dir, data_identity, lr_factor, run_training
@@ -125,8 +126,9 @@ def train_stylebank(model: StyleBank, content: ImageSet | Sequence, styles: Sequ
     run_dir = check_run_dir(run_dir)
     precision = Precision(precision, vgg.mean.device, "stylebank training")
     content = content if isinstance(content, ImageSet) else ImageSet(content, cfg.load_size)
+    paintings = [s if torch.is_tensor(s) else load_image(s, max_size=cfg.style_size) for s in styles]  # may refuse
     precision.prepare(vgg)  # before the targets, so that every run computes them with the same layout
-    targets = style_targets(vgg, styles, cfg.style_size)
+    targets = style_targets(vgg, paintings, cfg.style_size)
     if only_styles is None:
         trainable = list(model.parameters())
     else:  # incremental: only the new styles' banks (and decoder scales and shifts) learn

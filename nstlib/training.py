@@ -39,6 +39,7 @@ learning rate.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -285,6 +286,7 @@ class Precision:
         self.device = torch.device(device)
         self.name = runtime.precision(precision, self.device, method)  # method: see runtime.BF16_MEASURED
         self.memory_format = torch.channels_last if self.name == "bf16" else torch.contiguous_format
+        self._layouts: list[tuple[nn.Module, torch.memory_format]] = []  # what prepare changed, as it came
 
     def autocast(self):
         """The context a network's forward pass runs in (a no-op for fp32)."""
@@ -295,9 +297,31 @@ class Precision:
         return images.to(self.device, memory_format=self.memory_format)
 
     def prepare(self, *networks: nn.Module) -> None:
-        """Put the networks' weights in the memory format (in place)."""
+        """Put the networks' weights in the memory format, in place (the optimizer keeps its
+        parameters), remembering the layout each came in for `restore`."""
         for net in networks:
+            if not any(net is seen for seen, _ in self._layouts):
+                self._layouts.append((net, memory_format_of(net)))
             net.to(memory_format=self.memory_format)
+
+    def restore(self) -> None:
+        """Every network `prepare` changed back in the layout it came in. A trainer hands the caller's
+        VGG and network back as it found them: fp32 convolutions in another layout add up in another
+        order, so a later result's last digits would otherwise depend on what was trained before."""
+        for net, layout in reversed(self._layouts):
+            net.to(memory_format=layout)
+        self._layouts.clear()
+
+
+def memory_format_of(net: nn.Module) -> torch.memory_format:
+    """channels_last if the network's 4-D weights are stored so, else contiguous_format (the default).
+    Weights that are both (1x1 kernels, one input channel) say nothing and are skipped."""
+    for t in itertools.chain(net.parameters(), net.buffers()):
+        if t.dim() == 4:
+            last, default = t.is_contiguous(memory_format=torch.channels_last), t.is_contiguous()
+            if last != default:
+                return torch.channels_last if last else torch.contiguous_format
+    return torch.contiguous_format
 
 
 def resume(path: Path, settings: dict, data: dict[str, list], history: dict[str, list],
@@ -395,7 +419,9 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
        it and it is > 0) are also kept in run_dir/KEPT, so that a run that diverges still has its
        earlier weights;
     6. `trained` back in eval mode; the `TrainRun` (its settings: asdict(cfg), 'precision' and,
-       under torchrun, 'processes').
+       under torchrun, 'processes'); on the way out, also after an error, every network the
+       precision prepared (here and in the trainer, e.g. its VGG) back in its own layout
+       (Precision.restore).
 
     Under torchrun (N > 1 processes): each step of `optimizers` first averages their gradients
     over the processes (distributed.synchronised); one_step's values are averaged too, and the
@@ -404,91 +430,94 @@ def run_training(model: nn.Module, run_dir: Path, cfg, history: dict[str, list[f
     rank 0 alone; a stop (the callback's KeyboardInterrupt, Ctrl-C passed on by torchrun) takes
     effect on every rank after the same step; rank 0 writes the checkpoint, with every rank's RNGs
     and `rank_state()` in state['ranks'], after checking that all ranks hold the same weights."""
-    settings, same = asdict(cfg), same or {}
-    path = Path(run_dir) / CHECKPOINT
-    distributed.setup(precision.device)
-    world, main = distributed.world_size(), distributed.is_main()
-    if world > 1 and not optimizers:
-        raise ValueError(f"{desc}: this trainer cannot train on several processes (it gives run_training no "
-                         "optimizers to synchronise)")
-    step = resume(path, settings, data, history, restore, generators, same, map_location=precision.device,
-                  restore_rank=restore_rank)
-    distributed.broadcast_module(model)
+    try:  # whatever happens, the caller's networks come back in the layout they were given
+        settings, same = asdict(cfg), same or {}
+        path = Path(run_dir) / CHECKPOINT
+        distributed.setup(precision.device)
+        world, main = distributed.world_size(), distributed.is_main()
+        if world > 1 and not optimizers:
+            raise ValueError(f"{desc}: this trainer cannot train on several processes (it gives run_training no "
+                             "optimizers to synchronise)")
+        step = resume(path, settings, data, history, restore, generators, same, map_location=precision.device,
+                      restore_rank=restore_rank)
+        distributed.broadcast_module(model)
 
-    keep_every = getattr(cfg, "keep_every", 0)
+        keep_every = getattr(cfg, "keep_every", 0)
 
-    def keep(step: int) -> None:
-        if keep_every and step % keep_every == 0:  # a hard link: the next checkpoint is a new file (atomic_write)
-            kept = path.parent / KEPT / f"step_{step:06d}.pt"
-            kept.parent.mkdir(exist_ok=True)
-            kept.unlink(missing_ok=True)
-            try:
-                os.link(path, kept)
-            except OSError:  # a file system without hard links (a mounted Google Drive): copy
-                shutil.copyfile(path, kept)
+        def keep(step: int) -> None:
+            if keep_every and step % keep_every == 0:  # a hard link: the next checkpoint is a new file (atomic_write)
+                kept = path.parent / KEPT / f"step_{step:06d}.pt"
+                kept.parent.mkdir(exist_ok=True)
+                kept.unlink(missing_ok=True)
+                try:
+                    os.link(path, kept)
+                except OSError:  # a file system without hard links (a mounted Google Drive): copy
+                    shutil.copyfile(path, kept)
 
-    def save(step: int) -> Path:
-        own = {"rng": rng_state(*generators), **(rank_state() if rank_state is not None else {})}
-        if world == 1:
-            save_checkpoint(path, {**state(), **own, "step": step, "history": history, "settings": settings,
-                                   **same, "data": data, "world_size": 1})
-            keep(step)
+        def save(step: int) -> Path:
+            own = {"rng": rng_state(*generators), **(rank_state() if rank_state is not None else {})}
+            if world == 1:
+                save_checkpoint(path, {**state(), **own, "step": step, "history": history, "settings": settings,
+                                       **same, "data": data, "world_size": 1})
+                keep(step)
+                return path
+            distributed.check_same_weights(model, step)
+            ranks = distributed.gather(own)
+            if main:
+                save_checkpoint(path, {**state(), "rng": ranks[0]["rng"], "ranks": ranks, "step": step,
+                                       "history": history, "settings": settings, **same, "data": data,
+                                       "world_size": world})
+                keep(step)
+            distributed.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
             return path
-        distributed.check_same_weights(model, step)
-        ranks = distributed.gather(own)
-        if main:
-            save_checkpoint(path, {**state(), "rng": ranks[0]["rng"], "ranks": ranks, "step": step,
-                                   "history": history, "settings": settings, **same, "data": data,
-                                   "world_size": world})
-            keep(step)
-        distributed.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
-        return path
 
-    if start is not None and main:
-        start(step)
-    precision.prepare(*(networks if networks is not None else [model]))
-    trained = trained if trained is not None else model
-    began = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+        if start is not None and main:
+            start(step)
+        precision.prepare(*(networks if networks is not None else [model]))
+        trained = trained if trained is not None else model
+        began = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
 
-    def timed_step(step: int) -> dict[str, float]:
-        values = one_step(step)
-        if world > 1:
-            means = distributed.mean_values(values)
-            for k, v in values.items():  # the entries one_step appended: the global batch's values
-                if history.get(k) and history[k][-1] == v:
-                    history[k][-1] = means[k]
-            values = means
-        history["seconds"].append(time.perf_counter() - began)
-        return values
+        def timed_step(step: int) -> dict[str, float]:
+            values = one_step(step)
+            if world > 1:
+                means = distributed.mean_values(values)
+                for k, v in values.items():  # the entries one_step appended: the global batch's values
+                    if history.get(k) and history[k][-1] == v:
+                        history[k][-1] = means[k]
+                values = means
+            history["seconds"].append(time.perf_counter() - began)
+            return values
 
-    def after(step: int, values: dict[str, float]) -> dict | None:
-        shown = after_step(step, values) if after_step is not None else None
-        if callback is not None:
-            callback(step, values, model)
-        if requested["stop"]:  # SIGTERM: stop after this whole step, and save (run_steps)
-            raise KeyboardInterrupt
-        return shown
+        def after(step: int, values: dict[str, float]) -> dict | None:
+            shown = after_step(step, values) if after_step is not None else None
+            if callback is not None:
+                callback(step, values, model)
+            if requested["stop"]:  # SIGTERM: stop after this whole step, and save (run_steps)
+                raise KeyboardInterrupt
+            return shown
 
-    def after_on_rank_0(step: int, values: dict[str, float]) -> dict | None:
-        shown, stop = None, requested["stop"]
-        if main:
-            try:
-                shown = after(step, values)
-            except KeyboardInterrupt:
-                stop = True
-        if distributed.any_rank(stop):  # every rank stops after the same step, so all can save
-            raise KeyboardInterrupt
-        return shown
+        def after_on_rank_0(step: int, values: dict[str, float]) -> dict | None:
+            shown, stop = None, requested["stop"]
+            if main:
+                try:
+                    shown = after(step, values)
+                except KeyboardInterrupt:
+                    stop = True
+            if distributed.any_rank(stop):  # every rank stops after the same step, so all can save
+                raise KeyboardInterrupt
+            return shown
 
-    trained.train()
-    with distributed.synchronised(optimizers), distributed.stop_at_step_end() as requested:
-        step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc,
-                                         progress and main, after if world == 1 else after_on_rank_0)
-    trained.eval()
-    # an exported model's record says how it was trained: batch_size is per process
-    processes = {"processes": world} if world > 1 else {}
-    return TrainRun(history=history, step=step, stopped=stopped,
-                    settings={**settings, "precision": precision.name, **processes}, checkpoint=saved)
+        trained.train()
+        with distributed.synchronised(optimizers), distributed.stop_at_step_end() as requested:
+            step, stopped, saved = run_steps(step, cfg.steps, timed_step, save, cfg.checkpoint_every, desc,
+                                             progress and main, after if world == 1 else after_on_rank_0)
+        trained.eval()
+        # an exported model's record says how it was trained: batch_size is per process
+        processes = {"processes": world} if world > 1 else {}
+        return TrainRun(history=history, step=step, stopped=stopped,
+                        settings={**settings, "precision": precision.name, **processes}, checkpoint=saved)
+    finally:
+        precision.restore()
 
 
 def training_summary(run, content: Sequence, style: Sequence, device,

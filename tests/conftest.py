@@ -20,16 +20,15 @@ def vgg16():
 
 
 @pytest.fixture(autouse=True)
-def _vgg16_back_to_the_default_layout(request):
-    """bf16 training (the default where the CPU runs it natively) puts the networks it uses in
-    channels-last memory, in place (training.Precision.prepare). Convolutions then add up in another
-    order (fp32 results differ in the last digits), so after each test that used the session's VGG it
-    goes back to the default layout: no test's result depends on which tests ran before it."""
+def _vgg16_left_in_the_default_layout(request):
+    """No test may leave the session's VGG changed: bf16 runs put the networks they use in
+    channels-last and must hand them back as they found them (training.Precision.restore), since
+    fp32 convolutions in another layout add up in another order and a later test's last digits would
+    depend on which tests ran before it."""
     yield
     if "vgg16" in request.fixturenames:
-        import torch
-
-        request.getfixturevalue("vgg16").to(memory_format=torch.contiguous_format)
+        vgg = request.getfixturevalue("vgg16")
+        assert all(t.is_contiguous() for t in vgg.parameters()), "this test left the session's VGG in channels-last"
 
 
 @pytest.fixture

@@ -115,9 +115,11 @@ def test_sigterm_stops_after_the_step_and_saves_a_checkpoint_that_resumes_exactl
 def test_bf16_runs_the_networks_in_bfloat16_and_the_losses_in_float32(vgg, photos, tmp_path):
     model = _net(0, n_styles=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    seen = {"net": set(), "vgg": set()}
+    seen = {"net": set(), "vgg": set(), "layout": set()}
     hooks = [model.conv1.conv.register_forward_hook(lambda m, i, o: seen["net"].add(o.dtype)),
-             vgg.features[0].register_forward_hook(lambda m, i, o: seen["vgg"].add(o.dtype))]
+             vgg.features[0].register_forward_hook(lambda m, i, o: seen["vgg"].add(o.dtype)),
+             model.conv1.conv.register_forward_hook(
+                 lambda m, i, o: seen["layout"].add(m.weight.is_contiguous(memory_format=torch.channels_last)))]
     try:
         run = train_transform_net(model, photos, STYLES, vgg, tmp_path, steps=2, precision="bf16", progress=False,
                                   **TINY)
@@ -129,11 +131,40 @@ def test_bf16_runs_the_networks_in_bfloat16_and_the_losses_in_float32(vgg, photo
     assert run.settings["precision"] == "bf16" and all(torch.isfinite(torch.tensor(run.history["total"])))
     assert all(v.dtype == torch.float32 for v in model.state_dict().values() if v.is_floating_point())
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert model.conv1.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert seen["layout"] == {True}  # trained in channels-last ...
+    for net in (model, vgg):  # ... and handed back in the layout they came in (training.Precision.restore)
+        assert all(t.is_contiguous() for t in net.parameters())
     # a bf16 run may be resumed in fp32 (precision is not one of the compared settings)
-    run = train_transform_net(model.to(memory_format=torch.contiguous_format), photos, STYLES, vgg, tmp_path,
-                              steps=3, precision="fp32", progress=False, **TINY)
+    run = train_transform_net(model, photos, STYLES, vgg, tmp_path, steps=3, precision="fp32", progress=False,
+                              **TINY)
     assert run.step == 3
+
+
+def test_bf16_training_hands_back_the_networks_as_it_found_them(vgg, photos, tmp_path):
+    """Precision.restore runs on every way out of run_training: a network the caller keeps in
+    channels-last stays so (converted in place, so an optimizer holding its weights still does),
+    and a resume refused for other settings, after the trainer had put its VGG in channels-last for
+    the style targets, leaves that VGG in the default layout it came in."""
+    model = _net(0).to(memory_format=torch.channels_last)
+    weight = model.conv1.conv.weight
+    train_transform_net(model, photos, STYLES[:1], vgg, tmp_path, steps=1, precision="bf16", progress=False, **TINY)
+    assert model.conv1.conv.weight is weight and not weight.is_contiguous()
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="other settings"):
+        train_transform_net(model, photos, STYLES[:1], vgg, tmp_path, steps=2, precision="bf16", lr=0.5,
+                            progress=False, **TINY)
+    assert all(t.is_contiguous() for t in vgg.parameters())
+
+
+def test_memory_format_of_reads_the_layout_and_skips_what_cannot_tell():
+    from nstlib.training import memory_format_of
+
+    conv = torch.nn.Conv2d(3, 8, 3)
+    assert memory_format_of(conv) == torch.contiguous_format
+    assert memory_format_of(conv.to(memory_format=torch.channels_last)) == torch.channels_last
+    pointwise = torch.nn.Conv2d(4, 4, 1).to(memory_format=torch.channels_last)  # both layouts at once
+    assert memory_format_of(pointwise) == torch.contiguous_format
+    assert memory_format_of(torch.nn.Sequential(pointwise, conv)) == torch.channels_last
 
 
 def test_bf16_vgg_features_come_back_in_float32(vgg):
