@@ -38,7 +38,8 @@ shared ones); a convex combination sum_i w_i (gamma_i, beta_i), w_i >= 0, sum w_
 weights, or per-image indices / weights.
 
 Training (Sec. 3.2): `perceptual_loss` holds Johnson's feature reconstruction, Gram style and total
-variation losses (Eq. 2-5) with their normalisations; the loop will live in johnson_training.py.
+variation losses (Eq. 2-5) with their normalisations; the loop lives in johnson_training.py.
+`held_out_scores` measures a trained network on photos it never saw.
 """
 from __future__ import annotations
 
@@ -534,18 +535,53 @@ def pretrained(style: str = "scream") -> TransformNet:
 
 # ----------------------------------------------------------------------------- our own files
 
-SHIPPED = ("johnson_the_scream",)  # names in data/models.tsv
+SHIPPED = ("johnson_the_scream", "johnson_cin4")  # names in data/models.tsv
 
 
 def shipped(name: str = "johnson_the_scream") -> TransformNet:
     """A network this project trained and ships (data/models.tsv: file, sha256 and the command that
-    trained it), in eval mode on the CPU: 'johnson_the_scream', one style trained on BSDS500 on the
-    project's CPU (notebook 08). `pretrained` loads the published networks instead."""
+    trained it), in eval mode on the CPU, both trained on BSDS500 on the project's CPU (notebook 08):
+    'johnson_the_scream', one style; 'johnson_cin4', a CIN network for four styles (La Muse, The
+    Scream, The Shipwreck, The Starry Night: `model(x, "la_muse")`, or four mixing weights).
+    `pretrained` loads the published networks instead."""
     from .models import shipped_model
 
     if name not in SHIPPED:
         raise ValueError(f"{name!r} is not a Johnson network shipped with nstlib; shipped: {', '.join(SHIPPED)}")
     return load_transform_net(shipped_model(name))
+
+
+def held_out_scores(model: TransformNet, photos: Sequence[torch.Tensor], paintings: Sequence[torch.Tensor],
+                    vgg=None) -> dict[str, list]:
+    """How a network does on photos it never saw (notebook 08, tests/test_johnson.py), with the course's
+    metrics (notebook 10): `photos` (1, 3, H, W) and `paintings` (1, 3, ., .) in [0, 1], one painting
+    per style of the model, in its order. Lists per photo x style, photo-major:
+
+    * 'gram' (metrics.gram_distance of the output to its own painting; Gatys' L_style) and
+      'gram_photo' (the photo's own distance to that painting: the baseline a stylisation must beat);
+    * 'nearest': the index of the painting whose Gram statistics the output is nearest to (a CIN
+      network that paints every style alike fails this, whatever its distances);
+    * 'mean_std' and 'mean_std_photo': the same with AdaIN's statistics (metrics.mean_std_distance);
+    * 'ssim': luminance SSIM of the output to the photo (how much of its structure is left)."""
+    from . import metrics
+
+    styles = list(range(model.n_styles)) if model.n_styles else [None]
+    if len(paintings) != len(styles):
+        raise ValueError(f"{len(paintings)} paintings for a network with {len(styles)} style(s)")
+    out = {k: [] for k in ("gram", "gram_photo", "nearest", "mean_std", "mean_std_photo", "ssim")}
+    with torch.no_grad():
+        for photo in photos:
+            photo_gram = [float(metrics.gram_distance(photo, p, vgg=vgg)[0]) for p in paintings]
+            for i, style in enumerate(styles):
+                y = model(photo, style)
+                d = [float(metrics.gram_distance(y, p, vgg=vgg)[0]) for p in paintings]
+                out["gram"].append(d[i])
+                out["gram_photo"].append(photo_gram[i])
+                out["nearest"].append(min(range(len(d)), key=d.__getitem__))
+                out["mean_std"].append(float(metrics.mean_std_distance(y, paintings[i], vgg=vgg)[0]))
+                out["mean_std_photo"].append(float(metrics.mean_std_distance(photo, paintings[i], vgg=vgg)[0]))
+                out["ssim"].append(float(metrics.ssim_luminance(y, photo)[0]))
+    return out
 
 
 def export_transform_net(model: TransformNet, path: str | Path, training: dict | None = None) -> str:
