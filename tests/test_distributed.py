@@ -37,7 +37,12 @@ import nstlib
 #   whose sums are ordered differently (one batch of 2, or two of 1) do the same.
 # CycleGAN runs in float64: in float32, instance norm over the 8 x 8 maps of a 32 px crop amplifies
 # rounding about a thousand times (the losses of one and two processes part by 2e-3 by step 5).
-SGD_RTOL = {"adain": 1e-4, "stylebank": 1e-3, "cyclegan": 1e-12, "johnson": 1e-9}
+# Johnson's networks run in float64 too, but its losses are summed in float32 (the trainer hands the
+# loss float32 features, as it does from bf16), so its weights part by float32's rounding: SGD 2.8e-9
+# and Adam 2.7e-5 of their change on an Intel Xeon without bf16 (under 1e-9 and 1e-5 on an AMD EPYC).
+# A gradient summed over the ranks instead of averaged would put SGD's weights apart by about 1.
+SGD_RTOL = {"adain": 1e-4, "stylebank": 1e-3, "cyclegan": 1e-12, "johnson": 1e-7}
+ADAM_RTOL = {"cyclegan": 1e-5, "johnson": 1e-3}  # the float64 networks; the others: see `differing` below
 LOSS_RTOL = {"adain": 1e-5, "stylebank": 1e-5, "cyclegan": 1e-12, "johnson": 1e-6}  # Johnson sums its losses in float32
 
 STEPS = 5
@@ -291,8 +296,8 @@ def test_two_processes_equal_one_process_on_the_union_of_their_batches(two_proce
     assert mine == pytest.approx(run.history[loss], rel=LOSS_RTOL[kind], nan_ok=True)
     if optimizer == "sgd":
         assert apart < SGD_RTOL[kind]
-    elif kind in ("cyclegan", "johnson"):
-        assert apart < 1e-5  # float64: rounding-level gradients move a weight by far less than lr
+    elif kind in ADAM_RTOL:
+        assert apart < ADAM_RTOL[kind]  # float64 networks: rounding-level gradients move a weight by far less than lr
     else:
         assert differing < 0.1  # float32: the weights whose gradient is rounding (see the top)
 
