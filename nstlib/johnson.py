@@ -572,6 +572,7 @@ def held_out_scores(model: TransformNet, photos: Sequence[torch.Tensor], paintin
     with torch.no_grad():
         for photo in photos:
             photo_gram = [float(metrics.gram_distance(photo, p, vgg=vgg)[0]) for p in paintings]
+            photo_mean_std = [float(metrics.mean_std_distance(photo, p, vgg=vgg)[0]) for p in paintings]
             for i, style in enumerate(styles):
                 y = model(photo, style)
                 d = [float(metrics.gram_distance(y, p, vgg=vgg)[0]) for p in paintings]
@@ -579,7 +580,7 @@ def held_out_scores(model: TransformNet, photos: Sequence[torch.Tensor], paintin
                 out["gram_photo"].append(photo_gram[i])
                 out["nearest"].append(min(range(len(d)), key=d.__getitem__))
                 out["mean_std"].append(float(metrics.mean_std_distance(y, paintings[i], vgg=vgg)[0]))
-                out["mean_std_photo"].append(float(metrics.mean_std_distance(photo, paintings[i], vgg=vgg)[0]))
+                out["mean_std_photo"].append(photo_mean_std[i])
                 out["ssim"].append(float(metrics.ssim_luminance(y, photo)[0]))
     return out
 
