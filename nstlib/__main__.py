@@ -366,6 +366,9 @@ def _add_train_stylebank_parser(sub) -> None:
     p.add_argument("--paper-decoder", action="store_true",
                    help="the paper's network exactly: no per-style scales and shifts in the decoder's norms "
                         "(every style then shares one colour cast, notebook 06)")
+    p.add_argument("--no-instance-norm", action="store_true",
+                   help="no instance norm in the encoder or decoder (a per-channel scale and shift where the "
+                        "decoder's were): the auto-encoder then sees and keeps a photo's exposure and colour")
     p.add_argument("--precision", choices=["fp32", "bf16"],
                    help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION, "
                         "else bf16 where the device runs it natively)")
@@ -390,7 +393,8 @@ def train_stylebank_command(args) -> str | None:
     names = [Path(s).stem if Path(s).suffix else s for s in args.style]
     vgg = VGGFeatures("vgg16", "caffe", up_to=CONTENT_LAYER).to(device)  # relu4_2 is the deepest layer used
     runtime.seed_everything(args.seed)  # the model's initial weights come from --seed too
-    model = StyleBank(len(args.style), names, style_norms=not args.paper_decoder).to(device)
+    model = StyleBank(len(args.style), names, style_norms=not args.paper_decoder,
+                      instance_norm=not args.no_instance_norm).to(device)
     run = train_stylebank(model, content, args.style, vgg, args.run_dir, precision=args.precision,
                           **_settings(args, StyleBankSettings))
     curves = ("content", "style", "tv", "reconstruction")

@@ -83,28 +83,52 @@ def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1, bias: bool = True
     return [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride, bias=bias)]
 
 
-def _norm_relu(channels: int) -> list[nn.Module]:
-    return [nn.InstanceNorm2d(channels, affine=True), nn.ReLU()]
+class ChannelAffine(nn.Module):
+    """x -> scale * x + shift per channel, without normalising (the `instance_norm=False` network's
+    stand-in for an instance norm: where a norm would be, a style's own scale and shift act on the
+    features as they are). Starts at the identity, as nn.InstanceNorm2d's affine does."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-def build_encoder() -> nn.Sequential:
-    """E: 9x9/1 (3->32), 3x3/2 (32->64), 3x3/2 (64->128), each + instance norm + ReLU: (B,3,H,W) -> (B,128,H/4,W/4)."""
+NORMS = (nn.InstanceNorm2d, ChannelAffine)  # the decoder's scale-and-shift slots, in either network
+
+
+def _norm_relu(channels: int, instance_norm: bool = True, decoder: bool = False) -> list[nn.Module]:
+    if instance_norm:
+        return [nn.InstanceNorm2d(channels, affine=True), nn.ReLU()]
+    return [ChannelAffine(channels), nn.ReLU()] if decoder else [nn.ReLU()]
+
+
+def build_encoder(instance_norm: bool = True) -> nn.Sequential:
+    """E: 9x9/1 (3->32), 3x3/2 (32->64), 3x3/2 (64->128), each + instance norm (the paper; none with
+    instance_norm=False) + ReLU: (B,3,H,W) -> (B,128,H/4,W/4)."""
     a, b, c = WIDTHS
-    return nn.Sequential(*_conv(3, a, 9), *_norm_relu(a), *_conv(a, b, 3, 2), *_norm_relu(b),
-                         *_conv(b, c, 3, 2), *_norm_relu(c))
+    n = instance_norm
+    return nn.Sequential(*_conv(3, a, 9), *_norm_relu(a, n), *_conv(a, b, 3, 2), *_norm_relu(b, n),
+                         *_conv(b, c, 3, 2), *_norm_relu(c, n))
 
 
-def build_decoder() -> nn.Sequential:
-    """D: (x2 up + 3x3 conv + IN + ReLU) twice, then a 9x9 conv to RGB without normalisation."""
+def build_decoder(instance_norm: bool = True) -> nn.Sequential:
+    """D: (x2 up + 3x3 conv + IN + ReLU) twice, then a 9x9 conv to RGB without normalisation.
+    instance_norm=False: a ChannelAffine (scale and shift, no normalisation) where each IN was."""
     a, b, c = WIDTHS
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_conv(c, b, 3), *_norm_relu(b),
-                         nn.Upsample(scale_factor=2, mode="nearest"), *_conv(b, a, 3), *_norm_relu(a),
+    n = instance_norm
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_conv(c, b, 3), *_norm_relu(b, n, True),
+                         nn.Upsample(scale_factor=2, mode="nearest"), *_conv(b, a, 3), *_norm_relu(a, n, True),
                          *_conv(a, 3, 9))
 
 
 def decoder_norm_widths() -> list[int]:
-    """The channel counts of the decoder's instance norms, in order: (64, 32)."""
-    return [m.num_features for m in build_decoder() if isinstance(m, nn.InstanceNorm2d)]
+    """The channel counts of the decoder's instance norms (or ChannelAffines), in order: (64, 32)."""
+    return [m.num_features for m in build_decoder() if isinstance(m, NORMS)]
 
 
 class StyleNorms(nn.Module):
@@ -130,14 +154,16 @@ class StyleBank(nn.Module):
     `model(content, None)` reconstructs. Images are (B, 3, H, W) in [0, 1], any size (padded to
     multiples of 4 inside, the output cropped back); outputs are not clamped (clamp them to show them)."""
 
-    def __init__(self, n_styles: int, style_names: Sequence[str] | None = None, style_norms: bool = True):
+    def __init__(self, n_styles: int, style_names: Sequence[str] | None = None, style_norms: bool = True,
+                 instance_norm: bool = True):
         super().__init__()
         if n_styles < 1:
             raise ValueError(f"n_styles must be >= 1, got {n_styles}")
         if style_names is not None and len(style_names) != n_styles:
             raise ValueError(f"{len(style_names)} style names for {n_styles} styles")
-        self.encoder = build_encoder()
-        self.decoder = build_decoder()
+        self.instance_norm = instance_norm
+        self.encoder = build_encoder(instance_norm)
+        self.decoder = build_decoder(instance_norm)
         self.banks = nn.ModuleList(build_bank() for _ in range(n_styles))
         # per style: the decoder norms' scale and shift (see the module docstring); None: the paper's network
         self.style_norms = nn.ModuleList(StyleNorms() for _ in range(n_styles)) if style_norms else None
@@ -197,7 +223,7 @@ class StyleBank(nn.Module):
             style_weights = torch.tensor(list(style_weights), dtype=scales.dtype, device=scales.device)
         x, start = features, 0
         for layer in self.decoder:
-            if not isinstance(layer, nn.InstanceNorm2d):
+            if not isinstance(layer, NORMS):
                 x = layer(x)
                 continue
             part = slice(start, start + layer.num_features)
@@ -209,7 +235,7 @@ class StyleBank(nn.Module):
                 w = F.interpolate(style_weights, size=x.shape[-2:], mode="area")
                 g = torch.einsum("bnhw,nc->bchw", w, scales[:, part])
                 b = torch.einsum("bnhw,nc->bchw", w, shifts[:, part])
-            x = F.instance_norm(x, eps=layer.eps) * g + b
+            x = (F.instance_norm(x, eps=layer.eps) if self.instance_norm else x) * g + b
         return x
 
     def fuse_linear(self, content: torch.Tensor, blend: Sequence[float]) -> torch.Tensor:
@@ -398,7 +424,8 @@ def export_stylebank(model: StyleBank, path: str | Path, training: dict | None =
 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     path = save_checkpoint(path, {"kind": "stylebank", "widths": list(WIDTHS), "style_names": model.style_names,
-                                  "style_norms": model.style_norms is not None, "model": state,
+                                  "style_norms": model.style_norms is not None,
+                                  "instance_norm": model.instance_norm, "model": state,
                                   "training": training or {}})
     return file_hash(path)
 
@@ -412,7 +439,8 @@ def load_stylebank(path: str | Path) -> StyleBank:
         raise ValueError(f"{path} is not a StyleBank exported by this version of nstlib "
                          f"(kind {saved.get('kind')!r}, widths {saved.get('widths')})")
     # files written before style_norms existed hold the paper's network
-    model = StyleBank(len(saved["style_names"]), saved["style_names"], style_norms=saved.get("style_norms", False))
+    model = StyleBank(len(saved["style_names"]), saved["style_names"], style_norms=saved.get("style_norms", False),
+                      instance_norm=saved.get("instance_norm", True))
     model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
     return model.eval()
 

@@ -30,15 +30,15 @@ def _randomise_style_norms(model, seed):
     return model
 
 
-def _decoder_with(model, scale, shift):
-    """A copy of the paper's decoder whose instance norms' own affine is (scale, shift), split over
-    the norms in order: conditional instance norm written out layer by layer."""
+def _decoder_with(model, scale, shift, kind=nn.InstanceNorm2d):
+    """A copy of the model's decoder whose instance norms' own affine (or ChannelAffines', `kind`)
+    is (scale, shift), split over them in order: conditional instance norm written out layer by layer."""
     import copy
 
     decoder, start = copy.deepcopy(model.decoder), 0
     with torch.no_grad():
         for layer in decoder:
-            if isinstance(layer, nn.InstanceNorm2d):
+            if isinstance(layer, kind):
                 n = layer.num_features
                 layer.weight.copy_(scale[start:start + n])
                 layer.bias.copy_(shift[start:start + n])
@@ -336,6 +336,12 @@ def test_export_in_fp16_and_load_back(tmp_path):
     torch.save(saved, tmp_path / "old.pth")
     assert load_stylebank(tmp_path / "old.pth").style_norms is None
     assert load_stylebank(tmp_path / "sb.pth").style_norms is not None
+    assert load_stylebank(tmp_path / "old.pth").instance_norm and load_stylebank(tmp_path / "sb.pth").instance_norm
+    plain = StyleBank(1, instance_norm=False).eval()  # the network without instance norm comes back as such
+    export_stylebank(plain, tmp_path / "plain.pth")
+    back = load_stylebank(tmp_path / "plain.pth")
+    with torch.no_grad():
+        assert not back.instance_norm and (back(x, 0) - plain(x, 0)).abs().max() < 2e-2
 
 
 def test_cli_trains_resumes_and_exports(tmp_path, capsys):
@@ -355,6 +361,10 @@ def test_cli_trains_resumes_and_exports(tmp_path, capsys):
     assert main(argv) == 0 and "finished at step 4" in capsys.readouterr().out  # resumed, not restarted
     assert main([*argv[:-2], "--crop", "34"]) == 2 and "multiple of 4" in capsys.readouterr().err
     assert main([*argv[:6], "nowhere.png", *argv[6:]]) == 2 and "nowhere.png" in capsys.readouterr().err
+    plain = [*argv[:2], str(tmp_path / "plain"), *argv[3:-1], str(tmp_path / "plain.pth"), "--no-instance-norm"]
+    assert main(plain) == 0, capsys.readouterr().err
+    from nstlib.stylebank import load_stylebank
+    assert not load_stylebank(tmp_path / "plain.pth").instance_norm and load_stylebank(tmp_path / "sb.pth").instance_norm
 
 
 def test_first_step_below_uses_a_window_of_stylising_steps():
@@ -378,6 +388,32 @@ def test_the_encoder_cannot_see_a_global_gain_or_colour_offset():
         a, b = enc(x), enc(shifted)
         assert (a - b).abs().max() < 1e-3 * a.abs().max()
         assert (a - enc(x.flip(-1))).abs().max() > 0.1 * a.abs().max()  # it does see the content
+
+
+def test_without_instance_norm_the_auto_encoder_keeps_a_global_gain_and_colour_offset():
+    """instance_norm=False: no norm in E, a per-channel scale and shift (ChannelAffine) in D where
+    each IN was. Nothing then removes a channel's mean or spread, so E(aI + b) differs from E(I),
+    and a style's own scale and shift act on the features as they are:
+    D_i(F) = D(F) with x -> gamma_i x + beta_i at each of those places."""
+    from nstlib.stylebank import ChannelAffine
+
+    enc, dec = build_encoder(instance_norm=False), build_decoder(instance_norm=False)
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in [*enc, *dec])
+    assert [m.num_features for m in dec if isinstance(m, ChannelAffine)] == [64, 32]
+    assert [type(m) for m in enc] == [type(m) for m in build_encoder() if not isinstance(m, nn.InstanceNorm2d)]
+    torch.manual_seed(16)
+    model = _randomise_style_norms(StyleBank(2, instance_norm=False).eval(), 6)
+    x = _images(17, n=1, h=64, w=64)
+    shifted = 0.6 * x + torch.tensor([0.2, 0.05, 0.0]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        a, b = model.encoder(x), model.encoder(shifted)
+        assert (a - b).abs().max() > 0.05 * a.abs().max()
+        for i in range(2):  # the style's scales and shifts in place of the decoder's own, no normalisation
+            by_hand = _decoder_with(model, model.style_norms[i].scale, model.style_norms[i].shift, ChannelAffine)
+            assert torch.allclose(model(x, i), by_hand(model.banks[i](model.encoder(x))), atol=1e-5)
+        f = model.banks[0](model.encoder(x))  # and a bank's gain now reaches the output (cf. the paper's decoder)
+        assert (model.decoder(3 * f + 0.5) - model.decoder(f)).abs().max() > 0.01
+        assert torch.allclose(model.fuse_linear(x, [0, 1]), model(x, 1), atol=1e-5)
 
 
 def test_a_resume_with_the_banks_holding_other_paintings_is_refused(vgg16, photos, tmp_path):
