@@ -185,10 +185,12 @@ def fast_precision(device: torch.device | str | None = None) -> str:
 def precision_note(device: torch.device | str | None = None) -> str:
     """Which precision runs where (`precision`), and why."""
     device = torch.device(device) if device is not None else get_device()
+    native = fast_precision(device) == "bf16"
     if os.environ.get(PRECISION_ENV, "").strip():
         chosen = precision(device=device)
-        return f"{chosen} ({PRECISION_ENV}={chosen})"
-    native = fast_precision(device) == "bf16"
+        # asked for where the hardware only emulates it: say so, it is slower than fp32, not faster
+        slow = f", emulated on this {device.type}: slower than fp32" if chosen == "bf16" and not native else ""
+        return f"{chosen} ({PRECISION_ENV}={chosen}{slow})"
     if device.type == "cuda":
         why = "this GPU runs bf16" if native else "this GPU has no bf16"
     elif device.type == "cpu":

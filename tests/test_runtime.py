@@ -163,8 +163,11 @@ def test_describe_says_which_precision_runs_and_why(tmp_path, monkeypatch):
             "avx512_bf16; NSTLIB_PRECISION=fp32 or bf16 sets one for all) |") in line
     monkeypatch.setenv("NSTLIB_PRECISION", "fp32")
     assert "| fp32 (NSTLIB_PRECISION=fp32) |" in runtime.describe("cpu")
-    monkeypatch.delenv("NSTLIB_PRECISION")
+    monkeypatch.setenv("NSTLIB_PRECISION", "bf16")
+    assert "| bf16 (NSTLIB_PRECISION=bf16) |" in runtime.describe("cpu")  # native here: nothing to add
     (tmp_path / "cpuinfo").write_text(CPUINFO.format(extra=""))
+    assert "| bf16 (NSTLIB_PRECISION=bf16, emulated on this cpu: slower than fp32) |" in runtime.describe("cpu")
+    monkeypatch.delenv("NSTLIB_PRECISION")
     assert "| fp32 (the default: no bf16 instructions on this CPU) |" in runtime.describe("cpu")
 
 
