@@ -270,7 +270,9 @@ def stylize_frames(frames: Iterable[torch.Tensor], stylizer: Callable[[torch.Ten
 class Stylizer:
     """A feed-forward network as a frame -> frame function: (1, 3, H, W) in [0, 1] on any device in,
     the stylised frame on the CPU out, clamped to [0, 1]. Runs without gradients, on `device`, with
-    `precision` 'bf16' under bfloat16 autocast in channels-last."""
+    `precision` 'bf16' under bfloat16 autocast in channels-last. `module` is the network `fn` calls:
+    it is moved to `device`, put in eval mode and, for bf16, converted to channels-last *in place*
+    (a copy would leave `fn` calling the unconverted one), so pass a network you will not train on."""
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str, module: torch.nn.Module,
                  device: torch.device | str = "cpu", precision: str | None = None):
