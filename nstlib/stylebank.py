@@ -126,6 +126,17 @@ def build_decoder(instance_norm: bool = True) -> nn.Sequential:
                          *_conv(a, 3, 9))
 
 
+def _he_init(module: nn.Module) -> None:
+    """He et al.'s initialisation (2015) of every convolution, biases 0: without instance norm nothing
+    rescales the activations, and PyTorch's default (uniform, +-1/sqrt(fan_in)) shrinks them by about
+    sqrt(3) per layer, to a near-constant output after the network's seven layers."""
+    for conv in (m for m in module.modules() if isinstance(m, nn.Conv2d)):
+        to_rgb = conv.out_channels == 3  # the decoder's last layer: no ReLU after it
+        nn.init.kaiming_normal_(conv.weight, nonlinearity="linear" if to_rgb else "relu")
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+
+
 def decoder_norm_widths() -> list[int]:
     """The channel counts of the decoder's instance norms (or ChannelAffines), in order: (64, 32)."""
     return [m.num_features for m in build_decoder() if isinstance(m, NORMS)]
@@ -165,6 +176,9 @@ class StyleBank(nn.Module):
         self.encoder = build_encoder(instance_norm)
         self.decoder = build_decoder(instance_norm)
         self.banks = nn.ModuleList(build_bank() for _ in range(n_styles))
+        if not instance_norm:
+            for part in (self.encoder, self.decoder, *self.banks):
+                _he_init(part)
         # per style: the decoder norms' scale and shift (see the module docstring); None: the paper's network
         self.style_norms = nn.ModuleList(StyleNorms() for _ in range(n_styles)) if style_norms else None
         # what each bank learned (registry names or file names), for labels and the widget
@@ -178,6 +192,8 @@ class StyleBank(nn.Module):
         """Append a fresh bank (incremental learning, Sec. 4.2); returns its style id."""
         device = next(self.parameters()).device
         self.banks.append(build_bank().to(device))
+        if not self.instance_norm:
+            _he_init(self.banks[-1])
         if self.style_norms is not None:
             self.style_norms.append(StyleNorms().to(device))
         self.style_names.append(name or f"style {self.n_styles - 1}")

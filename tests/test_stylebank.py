@@ -416,6 +416,24 @@ def test_without_instance_norm_the_auto_encoder_keeps_a_global_gain_and_colour_o
         assert torch.allclose(model.fuse_linear(x, [0, 1]), model(x, 1), atol=1e-5)
 
 
+def test_without_instance_norm_the_convolutions_start_from_he_initialisation():
+    """Nothing rescales the activations of the network without instance norm, so its convolutions
+    start with He et al.'s weights, std sqrt(2 / fan_in) before a ReLU and sqrt(1 / fan_in) for the
+    last one (to RGB), biases 0; a bank added later too. The paper's network keeps PyTorch's default."""
+    torch.manual_seed(18)
+    model = StyleBank(1, instance_norm=False)
+    model.add_style()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3 + 3 + 2
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        gain = 1.0 if conv.out_channels == 3 else 2.0
+        assert abs(float(conv.weight.detach().std()) / math.sqrt(gain / fan_in) - 1) < 0.1, conv
+        assert conv.bias is None or not conv.bias.any()
+    paper = StyleBank(1).encoder[1]  # PyTorch's default: uniform within +-1/sqrt(fan_in)
+    assert float(paper.weight.detach().abs().max()) <= 1 / math.sqrt(paper.weight[0].numel())
+
+
 def test_a_resume_with_the_banks_holding_other_paintings_is_refused(vgg16, photos, tmp_path):
     """Issue 24, 3: only bank indices were compared, not which painting each bank holds."""
     train_stylebank(StyleBank(2), photos, ["starry_night", "the_scream"], vgg16, tmp_path, steps=1,
