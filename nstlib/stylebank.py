@@ -32,7 +32,19 @@ A style is then K_i plus (gamma_i, beta_i); the auto-encoder branch keeps the de
 fusions blend them with the filters: linear fusion takes sum_i w_i gamma_i, region fusion the map
 sum_i M_i gamma_i at each norm's resolution (Dumoulin's style mixing, per region; masks that sum to
 1 give convex blends).
-`style_norms=False` builds the paper's network exactly (the model shipped before this change).
+`style_norms=False` builds the paper's network exactly (the first model shipped).
+
+**A second change, for the auto-encoder** (`instance_norm=False`; the shipped model). The encoder's
+instance norms remove each channel's mean and spread per image, so E(aI + b) = E(I): the encoder
+cannot see a photo's exposure or colour cast, and the auto-encoder branch can only guess them (notebook
+06 measures the cost, about 4 dB). Without instance norm nothing removes them: the encoder is
+convolutions and ReLUs, and where each decoder norm was, a ChannelAffine scales and shifts the features
+as they are, the decoder's own for the auto-encoder branch and each style's for its branch:
+
+    D_i(F) = D(F) with x -> gamma_i x + beta_i at each of those places       (FiLM, Perez et al. 2018)
+
+Nothing rescales the activations either, so this network starts from He initialisation and trains at
+a lower learning rate (measured: see `_he_init` and data/models.tsv).
 
 The stylising branch's loss (Sec. 3.2; `stylising_losses`), a perceptual loss on VGG-16 (the
 course's weights):
@@ -96,6 +108,9 @@ class ChannelAffine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return str(self.num_features)
 
 
 NORMS = (nn.InstanceNorm2d, ChannelAffine)  # the decoder's scale-and-shift slots, in either network
@@ -461,14 +476,17 @@ def load_stylebank(path: str | Path) -> StyleBank:
     return model.eval()
 
 
-SHIPPED = "stylebank_4styles"  # name in data/models.tsv: per-style decoder norms
-SHIPPED_PAPER = "stylebank_4styles_paper"  # the paper's network, shipped before (notebook 06 compares them)
+SHIPPED = "stylebank_4styles"  # name in data/models.tsv: per-style scales and shifts, no instance norm
+SHIPPED_NORMS = "stylebank_4styles_norms"  # per-style decoder norms with the paper's instance norms, shipped before
+SHIPPED_PAPER = "stylebank_4styles_paper"  # the paper's network, shipped first (notebook 06 compares all three)
 
 
 def pretrained(paper_decoder: bool = False) -> StyleBank:
     """The StyleBank the project trained and ships (data/models/, hash-checked): one bank per
     style in `.style_names`, eval mode, on the CPU; move it with `.to(device)`. paper_decoder=True:
-    the paper's network (no per-style decoder norms) shipped before, with its shared colour cast."""
+    the paper's network (no per-style decoder norms) shipped first, with its shared colour cast. The
+    model shipped in between (instance norms, per-style decoder norms) is
+    `load_stylebank(models.shipped_model(SHIPPED_NORMS))`."""
     from .models import shipped_model
 
     return load_stylebank(shipped_model(SHIPPED_PAPER if paper_decoder else SHIPPED))

@@ -156,34 +156,62 @@ def test_the_paper_network_stylebank_moves_held_out_photos_towards_each_style(vg
                 assert min(mine) > 1, (model.style_names[i], mine)
 
 
-def test_the_shipped_stylebank_on_bsds500_test_photos(vgg16):
-    """Issue 20's measures on 20 BSDS500 test photos (the training used train and val) x the four
-    styles, at 256 px. Measured at the shipped commit, per-style norms (the paper's network shipped
-    before in brackets): each output nearest its own painting's Gram statistics in 80 of 80 (57),
-    its distance to it 0.18 of the photo's on average, 0.38 at most (0.40, 0.99); mean colour nearer
-    its painting's than the photo's in 77 of 80 (37); luminance SSIM to the photo 0.28 mean, 0.06
-    at least (0.21, 0.04); auto-encoder 18.1 dB, 22.0 dB after recolouring to the photo's colour
-    statistics (15.0, 21.0). The issue's bars met: >= 90 % nearest, <= 0.5 of the photo's distance;
-    not yet: every colour, SSIM >= 0.3 everywhere, 22 dB."""
-    import statistics
-
+def _stylebank_scores(model, vgg16):
+    """held_out_scores of a 4-style StyleBank on 20 BSDS500 test photos (every tenth) at 256 px, and the
+    ratios of each output's Gram distance to its painting to the photo's, photo-major."""
     from nstlib.images import load_image
-    from nstlib.stylebank import held_out_scores, pretrained, style_targets
+    from nstlib.stylebank import held_out_scores, style_targets
     from nstlib.training_sets import dataset_files
 
-    model = pretrained()
     assert model.style_names == ["starry_night", "the_scream", "la_muse", "shipwreck"]
-    assert model.style_norms is not None
-    record = models.training_record(models.shipped_model("stylebank_4styles"))
-    assert "bsds500" in record["content"] and not any("test" in c for c in record["content"])
     photos = [load_image(p, size=256) for p in sorted(dataset_files("bsds500", "test"))[::10]]
     paintings = [load_image(n, size=256) for n in model.style_names]
     r = held_out_scores(model, vgg16, photos, style_targets(vgg16, model.style_names, 256), paintings)
-    n = len(r["nearest"])
-    assert n == 80
-    ratios = [a / b for a, b in zip(r["style_distance"], r["photo_distance"])]
-    assert sum(a == k % 4 for k, a in enumerate(r["nearest"])) >= 0.95 * n
+    assert len(r["nearest"]) == 80
+    return r, [a / b for a, b in zip(r["style_distance"], r["photo_distance"])]
+
+
+def test_the_per_style_norms_stylebank_shipped_before_on_bsds500_test_photos(vgg16):
+    """The model shipped before this one (the paper's instance norms, per-style decoder norms; notebook 06
+    compares them), issue 20's measures on 20 BSDS500 test photos (the training used train and val) x
+    the four styles, at 256 px. Measured at its commit: each output nearest its own painting's Gram
+    statistics in 80 of 80, its distance to it 0.18 of the photo's on average, 0.38 at most; mean
+    colour nearer its painting's than the photo's in 77 of 80; luminance SSIM to the photo 0.28 mean,
+    0.06 at least; auto-encoder 18.1 dB, 22.0 dB after recolouring to the photo's colour statistics."""
+    import statistics
+
+    from nstlib.stylebank import SHIPPED_NORMS, load_stylebank
+
+    model = load_stylebank(models.shipped_model(SHIPPED_NORMS))
+    assert model.style_norms is not None and model.instance_norm
+    record = models.training_record(models.shipped_model(SHIPPED_NORMS))
+    assert "bsds500" in record["content"] and not any("test" in c for c in record["content"])
+    r, ratios = _stylebank_scores(model, vgg16)
+    assert sum(a == k % 4 for k, a in enumerate(r["nearest"])) >= 76
     assert statistics.mean(ratios) <= 0.25 and max(ratios) <= 0.5, ratios
     assert sum(a < b for a, b in zip(r["colour_to_painting"], r["colour_of_photo"])) >= 74
     assert statistics.mean(r["ssim"]) >= 0.25, r["ssim"]
     assert statistics.mean(r["psnr"]) >= 17.5 and statistics.mean(r["psnr_colour_matched"]) >= 21.5
+
+
+def test_the_shipped_stylebank_on_bsds500_test_photos(vgg16):
+    """The shipped model (no instance norm), the same measures. Measured at the shipped commit: the
+    auto-encoder 24.4 dB (the one before: 18.1), 24.5 dB recoloured, so the photo's exposure and colour
+    now come through; each output nearest its own painting in 77 of 80; its Gram distance 0.25 of the
+    photo's on average, 0.60 at most; mean colour nearer the painting's in 66 of 80 (La Muse 10 of its
+    20 misses it); luminance SSIM 0.40 mean, 0.13 at least. Issue 20's bars met: 22 dB, >= 90 %
+    nearest; not: <= 0.5 everywhere, every colour, SSIM >= 0.3 everywhere."""
+    import statistics
+
+    from nstlib.stylebank import pretrained
+
+    model = pretrained()
+    assert model.style_norms is not None and not model.instance_norm
+    record = models.training_record(models.shipped_model("stylebank_4styles"))
+    assert "bsds500" in record["content"] and not any("test" in c for c in record["content"])
+    r, ratios = _stylebank_scores(model, vgg16)
+    assert statistics.mean(r["psnr"]) >= 24.0
+    assert sum(a == k % 4 for k, a in enumerate(r["nearest"])) >= 0.95 * 80
+    assert statistics.mean(ratios) <= 0.27 and max(ratios) <= 0.65, ratios
+    assert sum(a < b for a, b in zip(r["colour_to_painting"], r["colour_of_photo"])) >= 64
+    assert statistics.mean(r["ssim"]) >= 0.38, r["ssim"]
