@@ -44,7 +44,10 @@ as they are, the decoder's own for the auto-encoder branch and each style's for 
     D_i(F) = D(F) with x -> gamma_i x + beta_i at each of those places       (FiLM, Perez et al. 2018)
 
 Nothing rescales the activations either, so this network starts from He initialisation and trains at
-a lower learning rate (measured: see `_he_init` and data/models.tsv).
+a lower learning rate. Measured (issue 20, the shipped recipe otherwise): with PyTorch's default
+initialisation at lr 1e-3, 30 of conv1's 32 channels were dead ReLUs by step 1,000 and every output
+near-constant; at 2e-4 the auto-encoder was still at 9-12 dB at step 250; with He initialisation at
+2e-4, 20-23 dB at step 250 and 24.4 dB on held-out photos after 5,000 steps (data/models.tsv).
 
 The stylising branch's loss (Sec. 3.2; `stylising_losses`), a perceptual loss on VGG-16 (the
 course's weights):
@@ -405,8 +408,8 @@ def held_out_scores(model: StyleBank, vgg: VGGFeatures, photos: Sequence[torch.T
 
     * 'psnr': per photo, PSNR (dB) of the auto-encoder branch D(E(I)) against I (metrics.psnr);
       'psnr_colour_matched': the same after recolouring D(E(I)) to I's colour mean and covariance
-      (color.match_histogram). The encoder's first instance norm erases a photo's exposure and global
-      colour, so the decoder can only guess them: the gap between the two is that guess's cost;
+      (color.match_histogram). With instance norm the encoder's first norm erases a photo's exposure and
+      global colour, so the decoder can only guess them: the gap between the two is that guess's cost;
     * per photo x style, lists in photo-major order (the model's outputs clamped to [0, 1]):
       'style_distance' (the course's Gram style loss summed over STYLE_LAYERS, to its own painting),
       'photo_distance' (the photo's, to the same painting), 'nearest' (the index of the painting
