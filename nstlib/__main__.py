@@ -11,6 +11,9 @@
                              [--norm instance|batch] [--precision bf16] [--steps ...] [--export net.pth]
                                                 train Johnson's transform network (several STYLEs: one
                                                 CIN network); resumes likewise
+    python -m nstlib train-cyclegan --run-dir runs/h2z [--dataset horse2zebra] [--crop 256 --load-size 286]
+                             [--blocks 9 --width 64] [--steps ...] [--export generators.pth]
+                                                train CycleGAN on a two-domain set; resumes likewise
     python -m nstlib video IN OUT --style NAME [--method johnson|adain|stylebank] [--model FILE]
                              [--max-size PX] [--blend B] [--precision bf16]
                                                 stylise a video frame by frame with a feed-forward
@@ -273,17 +276,20 @@ _SETTING_HELP = {
     "clip_grad_norm": "clip each step's gradient norm to this (the history logs it unclipped)",
     "keep_every": "also keep every this many steps' checkpoint in RUN_DIR/kept/; 0: only the latest",
 }
-_SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32, "keep_every": 0}
+_SETTING_MINIMUM = {"steps": 0, "crop": 32, "load_size": 32, "style_size": 32, "keep_every": 0, "pool_size": 0}
 
 
-def _add_settings_arguments(p, settings_class, **helps: str) -> None:
-    """One option per field of a trainer's settings dataclass (dataclasses.fields): --batch-size for
-    batch_size, --T for T; the field's default and type; `helps` adds to _SETTING_HELP."""
+def _add_settings_arguments(p, settings_class, skip: tuple[str, ...] = (), **helps: str) -> None:
+    """One option per field of a trainer's settings dataclass (dataclasses.fields) except those in
+    `skip`: --batch-size for batch_size, --T for T; the field's default and type; `helps` adds to
+    _SETTING_HELP."""
     import dataclasses
     import typing
 
     types = typing.get_type_hints(settings_class)
     for f in dataclasses.fields(settings_class):
+        if f.name in skip:
+            continue
         flag, text = "--" + f.name.replace("_", "-"), {**_SETTING_HELP, **helps}.get(f.name)
         if types[f.name] is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction if f.default else "store_true",
@@ -308,11 +314,11 @@ def _add_settings_arguments(p, settings_class, **helps: str) -> None:
                        help=f"{text} ({default})" if text else f"default {default}")
 
 
-def _settings(args, settings_class) -> dict:
-    """The values of a trainer's settings options, by field name."""
+def _settings(args, settings_class, skip: tuple[str, ...] = ()) -> dict:
+    """The values of a trainer's settings options, by field name (the fields in `skip` keep their defaults)."""
     import dataclasses
 
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)}
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class) if f.name not in skip}
 
 
 def _add_run_arguments(p, exported: str) -> None:
@@ -464,6 +470,59 @@ def train_johnson_command(args) -> str:
     curves = ("content", "style", "tv", "total")
     return _report_training(run, args.export, "network", lambda: export_transform_net(
         model, args.export, training_summary(run, args.content, args.style, device, curves=curves)))
+
+
+def _add_train_cyclegan_parser(sub) -> None:
+    from .cyclegan_training import GANSettings
+
+    p = sub.add_parser("train-cyclegan", help="train CycleGAN on a two-domain training set (resumable)",
+                       description="Train CycleGAN (Zhu et al. 2017) on unpaired images: the paper's ResNet "
+                                   "generators, 70x70 PatchGANs, LSGAN, cycle and identity losses, image pools of 50, "
+                                   "Adam 2e-4 constant for half the steps, then linearly to 0. Running the same "
+                                   "command again resumes from --run-dir.")
+    p.add_argument("--run-dir", required=True, help="checkpoint and sample grids go here")
+    p.add_argument("--dataset", default="horse2zebra",
+                   help="a two-domain training set (nstlib.training_sets): trainA and trainB are trained on, the first "
+                        "images of testA are shown in the sample grids and never trained on (horse2zebra)")
+    p.add_argument("--crop", type=_int_at_least(32), default=256, help="crop size, px; a multiple of 4 (256)")
+    p.add_argument("--load-size", type=_int_at_least(32), default=286,
+                   help="shorter side before cropping, px (286: the paper's jitter for 256-px crops)")
+    p.add_argument("--blocks", type=_int_at_least(1), default=9,
+                   help="residual blocks per generator (9: the paper's at 256 px; 6 at 128)")
+    p.add_argument("--width", type=_int_at_least(1), default=64,
+                   help="channels of the generators' and discriminators' first layer (64: the paper's)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: networks under bfloat16 autocast, channels-last (default: $NSTLIB_PRECISION or fp32)")
+    _add_settings_arguments(p, GANSettings, skip=("l1_weight",), steps="total steps (the lr decays to 0 at the last)",
+                            identity_weight="identity loss weight, times --cycle-weight; 0 switches it off",
+                            pool_size="images each discriminator's pool keeps; 0: no pool")
+    _add_run_arguments(p, "generator pair")
+
+
+def train_cyclegan_command(args) -> str | None:
+    from . import distributed, runtime
+    from .cyclegan import CycleGAN, export_generators
+    from .cyclegan_training import GAN_CURVES, GANSettings, train_translation
+    from .training import training_summary
+    from .translation_task import FolderTask
+
+    _check_crop(args)
+    if args.crop % 4:
+        raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
+    device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
+    task = FolderTask.from_dataset(args.dataset, crop=args.crop, load_size=args.load_size, seed=args.seed)
+    runtime.seed_everything(args.seed)  # the networks' initial weights come from --seed too
+    model = CycleGAN(blocks=args.blocks, width=args.width).to(device)
+    run = train_translation(model, task, args.run_dir, precision=args.precision,
+                            **_settings(args, GANSettings, skip=("l1_weight",)))
+    run.settings.update(dataset=args.dataset, crop=args.crop, load_size=args.load_size)
+    # CycleGAN's sets are named A2B (horse2zebra, monet2photo): the domains' names in the export
+    domains = tuple(args.dataset.split("2", 1)) if "2" in args.dataset else ("A", "B")
+    return _report_training(run, args.export, "generator pair", lambda: export_generators(
+        model.G, model.F, args.export, domains=domains,
+        settings=dict(blocks=args.blocks, width=args.width, norm="instance"),
+        training=training_summary(run, [f"{args.dataset}/trainA"], [f"{args.dataset}/trainB"], device,
+                                  curves=GAN_CURVES)))
 
 
 def _add_video_parser(sub) -> None:
@@ -699,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_adain_parser(sub)
     _add_train_stylebank_parser(sub)
     _add_train_johnson_parser(sub)
+    _add_train_cyclegan_parser(sub)
     _add_video_parser(sub)
     _add_kit_parsers(sub)
     _add_datasets_parser(sub)
@@ -720,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     command = {"info": lambda args: runtime.info(), "stylize": stylize_command, "train-adain": train_adain_command,
                "train-stylebank": train_stylebank_command, "train-johnson": train_johnson_command,
-               "video": video_command, "kit-pack": kit_pack_command,
+               "train-cyclegan": train_cyclegan_command, "video": video_command, "kit-pack": kit_pack_command,
                "kit-run": kit_run_command, "kit-join": kit_join_command,
                "compare": compare_command, "site": site_command}[args.command]
     from . import distributed

@@ -63,6 +63,9 @@ class GANSettings:
     seed: int = 0
 
 
+GAN_CURVES = ("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B")  # cyclegan_step's losses, kept with a model
+
+
 def cyclegan_step(model: CycleGAN, a, b, opt_g, opt_d, pools, cfg, autocast=contextlib.nullcontext) -> dict[str, float]:
     """One CycleGAN step on batches a (domain A) and b (domain B), (B, 3, H, W). First G and F,
     with the discriminators frozen, on (Zhu et al. 2017, Eq. 3 with LSGAN and Sec. 5.2's identity)

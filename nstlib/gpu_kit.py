@@ -385,8 +385,6 @@ def _job_result(trained, record: dict, path: Path, digest: str, losses) -> dict:
             "file": path.name, "sha256": digest, "bytes": path.stat().st_size}
 
 
-GAN_CURVES = ("gan_G", "gan_F", "cycle", "identity", "D_A", "D_B")
-
 
 def _run_adain(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: Path, budget_s: float, log,
                init: Path | None) -> dict:
@@ -474,7 +472,7 @@ def _run_cyclegan(kit_dir: Path, job: dict, vgg, device: torch.device, out_dir: 
                   init: Path | None) -> dict:
     from .training import training_summary
     from .cyclegan import CycleGAN, export_generators, load_generators
-    from .cyclegan_training import train_translation, write_samples
+    from .cyclegan_training import GAN_CURVES, train_translation, write_samples
     from .translation_task import FolderTask
 
     settings = dict(job["settings"])

@@ -195,3 +195,44 @@ def test_a_resume_on_other_images_is_refused(tmp_path):
         train_translation(_cyclegan(1), other, tmp_path, steps=2, progress=False, **TINY)
     run = train_translation(_cyclegan(1), task_a, tmp_path, steps=2, progress=False, **TINY)  # the same: resumes
     assert run.step == 2
+
+
+def test_the_train_cyclegan_command_trains_resumes_and_exports(tmp_path, capsys):
+    """train-cyclegan on the horse2zebra set: a tiny run, exported with the domains' names and the
+    recipe, then resumed for one more step by the same command."""
+    from nstlib.__main__ import main
+    from nstlib.cyclegan import load_generators
+    from nstlib.models import training_record
+
+    argv = ["train-cyclegan", "--run-dir", str(tmp_path / "run"), "--crop", "32", "--load-size", "36",
+            "--blocks", "1", "--width", "8", "--steps", "2", "--pool-size", "0", "--device", "cpu",
+            "--export", str(tmp_path / "h2z.pth")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "finished at step 2" in out and "sha256" in out
+    G, F_ = load_generators(tmp_path / "h2z.pth")
+    assert G(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32) and len(G.net) == len(F_.net)
+    assert load_checkpoint(tmp_path / "h2z.pth")["domains"] == ["horse", "zebra"]
+    record = training_record(tmp_path / "h2z.pth")
+    assert record["steps"] == 2 and record["content"] == ["horse2zebra/trainA"]
+    assert record["settings"]["crop"] == 32 and record["settings"]["pool_size"] == 0
+    assert "l1_weight" not in " ".join(argv) and set(record["curves"]) == {"gan_G", "gan_F", "cycle", "identity",
+                                                                           "D_A", "D_B"}
+    argv[argv.index("--steps") + 1] = "3"
+    assert main(argv) == 0
+    assert "finished at step 3" in capsys.readouterr().out  # resumed, one more step
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--crop", "34", "--load-size", "40"], "--crop must be a multiple of 4"),
+    (["--crop", "64", "--load-size", "48"], "--crop 64 is larger than --load-size 48"),
+    (["--dataset", "bsds500"], "bsds500 has no folder 'trainA'"),
+])
+def test_the_train_cyclegan_command_refuses_bad_arguments_in_one_line(tmp_path, capsys, extra, message):
+    from nstlib.__main__ import main
+
+    assert main(["train-cyclegan", "--run-dir", str(tmp_path / "run"), "--steps", "1", "--crop", "32",
+                 "--load-size", "36", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
