@@ -46,13 +46,15 @@ def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] | None = None
 
 def plot_losses(histories: Mapping[str, Sequence[float]] | Mapping[str, Mapping[str, Sequence[float]]],
                 keys: Sequence[str] | None = None, x: str = "iteration", ax=None,
-                title: str | None = None):
+                title: str | None = None, every: int = 1):
     """Loss curves on a log scale; returns the Axes.
 
     histories: one history (`result.history`: key -> values per iteration) or several by label
     ({'L-BFGS': result1.history, 'Adam': result2.history}). keys: which entries to draw (default
-    every loss, i.e. all but 'seconds'); x: 'iteration' or 'seconds' (wall time). NaN entries
-    (steps that did not compute that loss) are skipped and the line joins the others.
+    every loss, i.e. all but 'seconds'); x: 'iteration' or 'seconds' (wall time). every: how many
+    iterations each value stands for (a training record's 'curve_window', whose curves are means
+    over windows of that many steps): value k is drawn at iteration k * every, the window's last.
+    NaN entries (steps that did not compute that loss) are skipped and the line joins the others.
     """
     import matplotlib.pyplot as plt
 
@@ -69,7 +71,7 @@ def plot_losses(histories: Mapping[str, Sequence[float]] | Mapping[str, Mapping[
             if x == "seconds":
                 xs = np.asarray(history["seconds"], dtype=float)
             else:
-                xs = np.arange(1, len(values) + 1)
+                xs = np.arange(1, len(values) + 1) * every
             # NaN marks a loss that a step did not compute (StyleBank's branches alternate): the
             # line joins the computed points instead of breaking at every gap; <= 0 has no log
             keep = np.isfinite(values) & (values > 0)

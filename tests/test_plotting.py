@@ -36,6 +36,9 @@ def test_plot_losses_single_and_several_runs():
     np.testing.assert_allclose(line.get_xdata(), [1, 3])
     np.testing.assert_allclose(line.get_ydata(), [3.0, 2.0])
     plt.close(ax.figure)
+    ax = plot_losses({"style": [3.0, 2.0, 1.5]}, every=25)  # a training record's means over 25 steps
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [25, 50, 75])  # each window's last step
+    plt.close(ax.figure)
 
 
 def test_live_view_draws_every_n_and_at_the_last_step(monkeypatch):
