@@ -335,10 +335,14 @@ def _check_training_paths(args) -> None:
         check_file_target(args.export, "--export")
 
 
-def _check_crop(args) -> None:
+def _check_crop(args, multiple: int = 1) -> None:
+    """The training paths, and --crop: at most --load-size, a multiple of `multiple` (a network's
+    stride-2 convolutions: 4 for two)."""
     _check_training_paths(args)
     if args.crop > args.load_size:
         raise ValueError(f"--crop {args.crop} is larger than --load-size {args.load_size}")
+    if args.crop % multiple:
+        raise ValueError(f"--crop must be a multiple of {multiple} (the network's stride-2 convolutions), got {args.crop}")
 
 
 def train_adain_command(args) -> str | None:
@@ -389,9 +393,7 @@ def train_stylebank_command(args) -> str | None:
     from .stylebank import CONTENT_LAYER, StyleBank, export_stylebank
     from .stylebank_training import StyleBankSettings, train_stylebank
 
-    _check_crop(args)
-    if args.crop % 4:
-        raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
+    _check_crop(args, multiple=4)
     for style in args.style:
         _check_source(style, "style image")
     device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
@@ -506,9 +508,7 @@ def train_cyclegan_command(args) -> str | None:
     from .training import training_summary
     from .translation_task import FolderTask
 
-    _check_crop(args)
-    if args.crop % 4:
-        raise ValueError(f"--crop must be a multiple of 4 (two stride-2 convolutions), got {args.crop}")
+    _check_crop(args, multiple=4)
     device = distributed.setup(runtime.get_device(_device(args.device)))  # under torchrun: this rank's GPU
     task = FolderTask.from_dataset(args.dataset, crop=args.crop, load_size=args.load_size, seed=args.seed)
     runtime.seed_everything(args.seed)  # the networks' initial weights come from --seed too
